@@ -1,0 +1,155 @@
+"""Modality profiles: the physical units, value ranges and augmentation limits of each modality.
+
+A :class:`ModalityProfile` is the single place where modality knowledge lives. The synthesiser,
+ingestion, augmenter, degrader and evaluator all read it; nothing re-types these numbers.
+
+Stored image conventions (the data contract of every rule):
+
+=========  ===============================  ===================  ===========================
+modality   stored quantity                   units                physical range kept
+=========  ===============================  ===================  ===========================
+``ct``     linear attenuation                Hounsfield units     [-1024, 3071] HU
+``mri``    magnitude signal                  arbitrary, >= 0      [0, inf), tissue ~0..1
+``xray``   detector intensity I / I0         fraction, 0..1       [0, 1]; brighter = less
+                                                                  material on the ray
+``us``     log-compressed B-mode echo        fraction, 0..1       [0, 1]
+=========  ===============================  ===================  ===========================
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModalityProfile:
+    """Limits and defaults of one imaging modality.
+
+    Attributes
+    ----------
+    name : str
+        ``"ct"``, ``"mri"``, ``"xray"`` or ``"us"``.
+    units : str
+        Units of stored pixel values.
+    value_range : (float, float)
+        Physically meaningful range; images are kept inside it (``inf`` for no upper bound).
+    metric_window : (float, float)
+        Fixed intensity window used as PSNR/SSIM ``data_range`` (``hi - lo``) and for display. For CT
+        this is a fixed HU window, never the image's own min/max and never 255.
+    ndims : tuple of int
+        Spatial dimensionalities the modality supports (2 for slices/projections, 3 for volumes).
+    default_spacing_mm : float
+        Isotropic pixel spacing of synthesised images, in mm.
+    rotation_deg : float
+        Default symmetric rotation range for augmentation, degrees.
+    rotation_hard_limit_deg : float
+        Rotation beyond this is refused (ParameterError), whatever the configuration says.
+    contrast_range : (float, float)
+        Multiplicative contrast factor range about the image mean.
+    brightness_max : float
+        Maximal absolute brightness offset, in stored units (HU for CT).
+    noise_sigma_range : (float, float)
+        Additive Gaussian noise sigma range for augmentation, in stored units.
+    fill_value : float
+        Value used where an image must be filled (outside the field of view, occlusions): air for
+        CT (-1000 HU), 0 for the others.
+    allowed_augmentations : tuple of str
+        Families of augmentation allowed for the modality.
+    """
+
+    name: str
+    units: str
+    value_range: tuple[float, float]
+    metric_window: tuple[float, float]
+    ndims: tuple[int, ...]
+    default_spacing_mm: float
+    rotation_deg: float
+    rotation_hard_limit_deg: float
+    contrast_range: tuple[float, float]
+    brightness_max: float
+    noise_sigma_range: tuple[float, float]
+    fill_value: float
+    allowed_augmentations: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def data_range(self) -> float:
+        """Width of :attr:`metric_window`, the ``data_range`` of PSNR/SSIM."""
+        return float(self.metric_window[1] - self.metric_window[0])
+
+    def clip(self, array):
+        """Clip ``array`` to :attr:`value_range` (returns a new array)."""
+        import numpy as np
+
+        lo, hi = self.value_range
+        return np.clip(array, lo, hi)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None, where: str = "modalities") -> "ModalityProfile":
+        """Return a copy with fields replaced from a config mapping; unknown keys raise ConfigError."""
+        if not overrides:
+            return self
+        names = {f.name for f in dataclasses.fields(self)}
+        clean: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in names or key == "name":
+                raise ConfigError(f"{where}.{self.name}.{key}: unknown modality setting (known: {sorted(names - {'name'})})")
+            clean[key] = tuple(value) if isinstance(value, list) else value
+        prof = dataclasses.replace(self, **clean)
+        if prof.rotation_deg > prof.rotation_hard_limit_deg:
+            raise ConfigError(
+                f"{where}.{self.name}.rotation_deg={prof.rotation_deg} exceeds the hard limit "
+                f"{prof.rotation_hard_limit_deg} deg for {self.name}"
+            )
+        return prof
+
+
+_INF = float("inf")
+
+PROFILES: dict[str, ModalityProfile] = {
+    "ct": ModalityProfile(
+        name="ct", units="HU", value_range=(-1024.0, 3071.0), metric_window=(-1000.0, 1000.0),
+        ndims=(2, 3), default_spacing_mm=1.0,
+        rotation_deg=5.0, rotation_hard_limit_deg=10.0, contrast_range=(0.8, 1.2), brightness_max=30.0,
+        noise_sigma_range=(10.0, 20.0), fill_value=-1000.0,
+        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "mix"),
+    ),
+    "mri": ModalityProfile(
+        name="mri", units="a.u.", value_range=(0.0, _INF), metric_window=(0.0, 1.0),
+        ndims=(2, 3), default_spacing_mm=1.0,
+        rotation_deg=3.0, rotation_hard_limit_deg=10.0, contrast_range=(0.7, 1.0), brightness_max=0.05,
+        noise_sigma_range=(0.005, 0.02), fill_value=0.0,
+        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "bias_field", "mix"),
+    ),
+    "xray": ModalityProfile(
+        name="xray", units="I/I0", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
+        ndims=(2,), default_spacing_mm=1.0,
+        rotation_deg=2.0, rotation_hard_limit_deg=5.0, contrast_range=(0.9, 1.1), brightness_max=0.03,
+        noise_sigma_range=(0.005, 0.015), fill_value=0.0,
+        allowed_augmentations=("geometric", "intensity", "occlusion", "mix"),
+    ),
+    "us": ModalityProfile(
+        name="us", units="B-mode (0..1)", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
+        ndims=(2,), default_spacing_mm=0.3,
+        rotation_deg=3.0, rotation_hard_limit_deg=5.0, contrast_range=(0.8, 1.1), brightness_max=0.05,
+        noise_sigma_range=(0.01, 0.03), fill_value=0.0,
+        allowed_augmentations=("geometric", "intensity", "speckle", "sector", "occlusion", "mix"),
+    ),
+}
+
+MODALITIES: tuple[str, ...] = tuple(PROFILES)
+
+
+def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> ModalityProfile:
+    """Return the profile of modality ``name``, with optional config overrides.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a known modality or an override key is unknown.
+    """
+    key = str(name).lower()
+    if key not in PROFILES:
+        raise ConfigError(f"unknown modality {name!r} (known: {', '.join(MODALITIES)})")
+    return PROFILES[key].with_overrides(overrides)

@@ -1,0 +1,1 @@
+"""Tables and figures for humans: dataset overviews, metric tables, comparison figures."""

@@ -1,0 +1,1 @@
+# Augmentation stage (issue 3): rules are added here.

@@ -1,0 +1,1 @@
+# Degradation stage (issue 4): rules are added here.
