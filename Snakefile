@@ -10,6 +10,15 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    source="[A-Za-z0-9][A-Za-z0-9_-]*",
+    modality="|".join(MODALITIES),
+    split="|".join(SPLITS),
+
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/augment.smk"
 include: "workflow/rules/degrade.smk"

@@ -1,6 +1,14 @@
-# Config access, wildcard constraints and input functions shared by every rule file.
-# No rule builds paths by string surgery inline: the functions below do.
+# Config access and input functions shared by every rule file.
+# Paths are built here, by the functions below, never by string surgery inside a rule.
+import os
 import sys
+from pathlib import Path
+
+# Every job imports the mira package from this checkout's workflow/ folder, whatever environment
+# runs it (local venv, --sdm conda, a cluster node): put it on sys.path and PYTHONPATH.
+_PKG_ROOT = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, _PKG_ROOT)
+os.environ.update(PYTHONPATH=os.pathsep.join([_PKG_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
 
 from mira.config import validate_config
 from mira.errors import ConfigError
@@ -17,12 +25,7 @@ SPLITS = ("train", "val", "test")
 RESULTS = "results"
 SYNTHETIC_2D = "phantom"
 SYNTHETIC_3D = "phantom3d"
-
-
-wildcard_constraints:
-    source="[A-Za-z0-9][A-Za-z0-9_-]*",
-    modality="|".join(MODALITIES),
-    split="|".join(SPLITS),
+CONDA_ENV = "../../envs/mira.yaml"
 
 
 def dataset_dir(source, modality, split):
@@ -43,16 +46,31 @@ def datasets():
     return pairs
 
 
-def log_path(rule_name, *parts):
-    return f"{RESULTS}/logs/{rule_name}/{'_'.join(parts) if parts else rule_name}.log"
+# ---- data stage -------------------------------------------------------------------------------
 
 
-def bench_path(rule_name, *parts):
-    return f"{RESULTS}/benchmarks/{rule_name}/{'_'.join(parts) if parts else rule_name}.tsv"
+def synthesis_params(wildcards):
+    """Shape and case count of one synthetic dataset job (2D 'phantom' or 3D 'phantom3d')."""
+    syn = config["synthesis"]
+    if wildcards.source == SYNTHETIC_3D:
+        vol = syn["volumes"]
+        return dict(ndim=3, size=vol["size"], slices=vol["slices"], n_cases=vol["cases"][wildcards.split])
+    return dict(ndim=2, size=syn["size"], slices=None, n_cases=syn["cases"][wildcards.split])
 
 
-# Each rule file registers a function returning its final targets; `rule all` collects them.
-_TARGET_FUNCTIONS = []
+def input_names_regex():
+    """Regex of the configured real-image source names (never matches when there are none)."""
+    return "|".join(config["inputs"]) if config["inputs"] else "(?!)"
+
+
+def data_targets():
+    out = [f"{RESULTS}/tables/datasets.csv", f"{RESULTS}/tables/datasets.md"]
+    out += [f"{RESULTS}/figures/overview/{s}_{m}.png" for s, m in datasets()]
+    return out
+
+
+# Each stage file registers a function returning its final targets; the all-rule collects them.
+_TARGET_FUNCTIONS = [data_targets]
 
 
 def register_targets(fn):

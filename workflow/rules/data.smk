@@ -1,18 +1,5 @@
 # Data stage: synthetic phantoms and real-image ingestion -> dataset folders; overview figures and
-# the dataset table.
-
-
-def _synthesis_params(wildcards):
-    syn = config["synthesis"]
-    if wildcards.source == SYNTHETIC_3D:
-        vol = syn["volumes"]
-        return dict(ndim=3, size=vol["size"], slices=vol["slices"], n_cases=vol["cases"][wildcards.split])
-    return dict(ndim=2, size=syn["size"], slices=None, n_cases=syn["cases"][wildcards.split])
-
-
-def _input_names_regex():
-    names = [n for n in config["inputs"]]
-    return "|".join(names) if names else "(?!)"
+# the dataset table. Input functions live in common.smk.
 
 
 rule synthesize:
@@ -21,7 +8,7 @@ rule synthesize:
     wildcard_constraints:
         source=f"{SYNTHETIC_2D}|{SYNTHETIC_3D}",
     params:
-        shape=_synthesis_params,
+        shape=synthesis_params,
         seed=config["seed"],
         lesion_fraction=config["synthesis"]["lesion_fraction"],
         mri_contrast=config["synthesis"]["mri_contrast"],
@@ -31,6 +18,8 @@ rule synthesize:
     benchmark:
         f"{RESULTS}/benchmarks/synthesize/{{source}}_{{modality}}_{{split}}.tsv"
     threads: 1
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=20,
@@ -44,7 +33,7 @@ rule ingest:
         val=directory(f"{RESULTS}/data/{{source}}/{{modality}}/val"),
         test=directory(f"{RESULTS}/data/{{source}}/{{modality}}/test"),
     wildcard_constraints:
-        source=_input_names_regex(),
+        source=input_names_regex(),
     params:
         spec=lambda wc: config["inputs"][wc.source],
         seed=config["seed"],
@@ -53,6 +42,8 @@ rule ingest:
     benchmark:
         f"{RESULTS}/benchmarks/ingest/{{source}}_{{modality}}.tsv"
     threads: 1
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -70,6 +61,8 @@ rule dataset_stats:
     benchmark:
         f"{RESULTS}/benchmarks/dataset_stats/{{source}}_{{modality}}.tsv"
     threads: 1
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
@@ -92,6 +85,8 @@ rule dataset_table:
     benchmark:
         f"{RESULTS}/benchmarks/dataset_table/dataset_table.tsv"
     threads: 1
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=1000,
         runtime=5,
@@ -117,15 +112,10 @@ rule overview_figure:
     benchmark:
         f"{RESULTS}/benchmarks/overview_figure/{{source}}_{{modality}}.tsv"
     threads: 1
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
     script:
         "../scripts/overview_figure.py"
-
-
-@register_targets
-def data_targets():
-    out = [f"{RESULTS}/tables/datasets.csv", f"{RESULTS}/tables/datasets.md"]
-    out += [f"{RESULTS}/figures/overview/{s}_{m}.png" for s, m in datasets()]
-    return out
