@@ -1,0 +1,571 @@
+"""DICOM reading: headers, pixel decoding, colour to grey, rescale, spacing, series stacking.
+
+Decisions (see also :mod:`.normalise`):
+
+* **Pixels** are always decoded by pydicom (one decoder path for every file), opened read-only.
+* **CT / MRI**: the Modality LUT (``RescaleSlope``/``RescaleIntercept``, a Modality LUT Sequence,
+  or the Pixel Value Transformation of enhanced multi-frame functional groups) is applied per slice
+  or frame. MONOCHROME1 CT is *not* inverted (HU keep their meaning); MONOCHROME1 MRI is inverted on
+  the stored values before rescale.
+* **X-ray / US**: stored values are used without rescale; MONOCHROME1 is inverted so that a higher
+  value is brighter on the display; the nominal range from ``BitsStored`` and
+  ``PixelRepresentation`` is kept as the full scale for the [0, 1] mapping.
+* **Colour**: ``PALETTE COLOR`` via :func:`pydicom.pixels.apply_color_lut`, ``YBR_*`` via
+  :func:`pydicom.pixels.convert_color_space` to RGB, then luminance ``0.299 R + 0.587 G + 0.114 B``;
+  full scale from the LUT entry depth or ``BitsStored``.
+* **Multi-frame** files stay together as ``(n, y, x)``; :func:`.normalise.to_cases` turns them into
+  one volume (CT, MRI; frames sorted by position when the functional groups give one) or into one
+  2D case per frame (X-ray, US; only the selected frames are decoded).
+* **Series** of single-frame CT/MRI slices are stacked in order of ``ImagePositionPatient``
+  projected on the slice normal (``ImageOrientationPatient``), or of ``InstanceNumber`` when
+  positions are missing. The spacing is taken from SimpleITK's ``ImageSeriesReader`` (GDCM) and
+  cross-checked against ``PixelSpacing`` and the slice position differences.
+* **In-plane spacing**: ``PixelSpacing`` (also in the functional groups), else
+  ``ImagerPixelSpacing`` (X-ray), else ``SequenceOfUltrasoundRegions`` ``PhysicalDeltaY/X``
+  (cm -> mm), else the source's ``spacing_mm``, else 1.0 mm with a warning in the log.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .normalise import Decoded
+
+log = logging.getLogger("mira.ingest")
+
+#: File name endings that claim to be DICOM (a failed parse is then an error, not a skip).
+DICOM_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima")
+
+#: Elements that hold decodable pixels.
+PIXEL_KEYWORDS: tuple[str, ...] = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+#: DICOM ``Modality`` values expected for each mira modality (a mismatch is logged, not refused).
+EXPECTED_DICOM_MODALITY: dict[str, tuple[str, ...]] = {
+    "ct": ("CT",),
+    "mri": ("MR",),
+    "xray": ("CR", "DX", "RG", "MG", "XA", "RF", "PX", "IO", "DF"),
+    "us": ("US", "IVUS"),
+}
+
+#: Relative and absolute (mm) tolerance when comparing spacings of two sources.
+SPACING_RTOL = 1e-3
+SPACING_ATOL = 1e-3
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
+
+
+def has_dicm_preamble(path: os.PathLike | str) -> bool:
+    """``True`` when bytes 128..131 of the file are ``b"DICM"`` (a DICOM Part 10 file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def read_header(path: Path, claimed: bool) -> Any | None:
+    """Read a DICOM file's data set without loading large values (pixel data stays on disk).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    claimed : bool
+        ``True`` when the file says it is DICOM (``.dcm``-like suffix or ``DICM`` preamble): a failed
+        parse then raises. ``False`` for unknown files: those are accepted only when they parse as
+        an image (SOP Class UID and pixel data present), otherwise ``None`` is returned.
+
+    Raises
+    ------
+    InputError
+        If a claimed DICOM file cannot be parsed; the message names the file.
+    """
+    import pydicom
+
+    force = not has_dicm_preamble(path)
+    try:
+        ds = pydicom.dcmread(path, defer_size="64 KB", force=force)
+    except Exception as exc:  # InvalidDicomError, and a zoo of other types on corrupt files
+        if claimed:
+            raise InputError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
+        return None
+    if force:  # no preamble: accept only what clearly is a DICOM data set
+        plausible = "SOPClassUID" in ds and (claimed or has_pixels(ds))
+        if not plausible:
+            if claimed:
+                raise InputError(f"{path}: not a readable DICOM file (no DICM preamble and no SOP Class UID)")
+            return None
+    return ds
+
+
+def read_dataset(path: Path) -> Any:
+    """Read a whole DICOM file (pixel data included) read-only; errors name the file."""
+    import pydicom
+
+    try:
+        return pydicom.dcmread(path, force=not has_dicm_preamble(path))
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
+
+
+def has_pixels(ds: Any) -> bool:
+    """``True`` when the data set has a pixel data element (image, not SR/RTPLAN/DICOMDIR)."""
+    return any(k in ds for k in PIXEL_KEYWORDS)
+
+
+def number_of_frames(ds: Any) -> int:
+    """``NumberOfFrames`` (1 when absent or invalid)."""
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def check_modality_tag(ds: Any, modality: str, path: Path) -> None:
+    """Log a warning when the file's DICOM ``Modality`` does not fit the configured modality."""
+    tag = str(ds.get("Modality", "") or "").upper()
+    if tag and tag not in EXPECTED_DICOM_MODALITY.get(modality, ()):
+        log.warning("%s: DICOM Modality %s ingested as configured modality %s", path, tag, modality)
+
+
+# --------------------------------------------------------------------------- pixel decoding
+
+def _transfer_syntax(ds: Any) -> Any:
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return UID(meta.TransferSyntaxUID)
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRBigEndian if little is False else ExplicitVRLittleEndian
+
+
+def _decode_raw(ds: Any, path: Path, index: int | None) -> tuple[np.ndarray, dict]:
+    """Decoded stored values (no colour conversion) and the decoder's metadata."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        if "PixelData" not in ds:
+            # float / double float pixel data: pydicom's generic route
+            from pydicom.pixels import pixel_array
+
+            with open(path, "rb") as fh:
+                arr = pixel_array(fh, index=index, raw=True)
+            meta = {"photometric_interpretation": str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+                    "bits_stored": None, "pixel_representation": None}
+            return arr, meta
+        decoder = get_decoder(_transfer_syntax(ds))
+        arr, meta = decoder.as_array(ds, index=index, as_rgb=False)
+    except Exception as exc:  # truncated data, unsupported compression, missing plugin, bad tags
+        raise InputError(f"{path}: cannot decode pixel data ({_short(exc)})") from None
+    return arr, dict(meta)
+
+
+def _nominal_range(bits: int | None, signed: int | None) -> tuple[float, float] | None:
+    if not bits:
+        return None
+    bits = int(bits)
+    if signed:
+        return (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1.0)
+    return (0.0, 2.0 ** bits - 1.0)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float64, copy=False)
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def _rescale_params(ds: Any, frame: int) -> tuple[float, float] | None:
+    """Slope and intercept of the Modality LUT for one frame (top level or functional groups)."""
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    groups = []
+    if "PerFrameFunctionalGroupsSequence" in ds and frame < len(ds.PerFrameFunctionalGroupsSequence):
+        groups.append(ds.PerFrameFunctionalGroupsSequence[frame])
+    if "SharedFunctionalGroupsSequence" in ds and len(ds.SharedFunctionalGroupsSequence):
+        groups.append(ds.SharedFunctionalGroupsSequence[0])
+    for item in groups:
+        if "PixelValueTransformationSequence" in item and len(item.PixelValueTransformationSequence):
+            pvt = item.PixelValueTransformationSequence[0]
+            return float(pvt.get("RescaleSlope", 1.0) or 1.0), float(pvt.get("RescaleIntercept", 0.0) or 0.0)
+    return None
+
+
+def _apply_modality_lut(values: np.ndarray, stored: np.ndarray, ds: Any, frames: Sequence[int]) -> np.ndarray:
+    """Apply the Modality LUT: a LUT sequence on the stored integers, else slope/intercept per frame."""
+    if "ModalityLUTSequence" in ds:
+        from pydicom.pixels import apply_modality_lut
+
+        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    out = values.copy()
+    for i, frame in enumerate(frames):
+        params = _rescale_params(ds, frame)
+        if params is not None:
+            slope, intercept = params
+            if out.ndim == 3:
+                out[i] = out[i] * slope + intercept
+            else:
+                out = out * slope + intercept
+    return out
+
+
+def decode_pixels(ds: Any, path: Path, modality: str, frames: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[float, float] | None, bool]:
+    """Decode a file's pixels to grey values.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The file's data set (from :func:`read_header`).
+    path : Path
+        The file (named in errors).
+    modality : str
+        Configured modality; decides rescale and MONOCHROME1 handling (module docstring).
+    frames : sequence of int, optional
+        Frames to decode (all when ``None``).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        float64, ``(y, x)`` for a single-frame file, ``(n, y, x)`` otherwise.
+    full_scale : (float, float) or None
+        Nominal range of the values before any rescale (for [0, 1] scaling of X-ray/US).
+    calibrated : bool
+        ``True`` when the values are physical (grey CT/MRI after the Modality LUT).
+    """
+    from pydicom.pixels import apply_color_lut, convert_color_space
+
+    n = number_of_frames(ds)
+    if frames is None or list(frames) == list(range(n)):
+        arr, meta = _decode_raw(ds, path, None)
+        frame_list = list(range(n))
+    else:
+        parts = [_decode_raw(ds, path, int(i)) for i in frames]
+        arr, meta = np.stack([p[0] for p in parts]), parts[0][1]
+        frame_list = [int(i) for i in frames]
+    multi = n > 1
+    pi = str(meta.get("photometric_interpretation", ds.get("PhotometricInterpretation", "MONOCHROME2"))).upper()
+    spp = int(meta.get("samples_per_pixel", ds.get("SamplesPerPixel", 1)) or 1)
+    full = _nominal_range(meta.get("bits_stored"), meta.get("pixel_representation"))
+    if arr.dtype.kind == "f":
+        full = None
+
+    try:
+        if pi == "PALETTE COLOR":
+            rgb = apply_color_lut(arr, ds)
+            bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+            return _with_frames(_luminance(rgb), multi), (0.0, 2.0 ** bits - 1.0), False
+        if spp == 3 or pi.startswith(("RGB", "YBR")):
+            if pi.startswith("YBR"):
+                arr = convert_color_space(arr, pi, "RGB", per_frame=False)
+            elif pi != "RGB":
+                raise InputError(f"{path}: unsupported colour photometric interpretation {pi}")
+            return _with_frames(_luminance(arr), multi), full, False
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: cannot convert {pi} colour to grey ({_short(exc)})") from None
+
+    if pi not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputError(f"{path}: unsupported photometric interpretation {pi!r}")
+    values = arr.astype(np.float64)
+    if pi == "MONOCHROME1" and modality != "ct":
+        if full is not None:
+            values = (full[0] + full[1]) - values
+        else:
+            values = float(values.max() + values.min()) - values
+    if modality in ("ct", "mri"):
+        values = _apply_modality_lut(_with_frames(values, multi), arr, ds, frame_list)
+        return _with_frames(values, multi), None, True
+    return _with_frames(values, multi), full, False
+
+
+def _with_frames(arr: np.ndarray, multi: bool) -> np.ndarray:
+    """Ensure ``(n, y, x)`` for multi-frame files and ``(y, x)`` for single-frame ones."""
+    if multi and arr.ndim == 2:
+        return arr[None]
+    return arr
+
+
+# --------------------------------------------------------------------------- spacing from tags
+
+def _positive_pair(value: Any) -> tuple[float, float] | None:
+    try:
+        pair = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(pair) != 2 or not all(np.isfinite(v) and v > 0 for v in pair):
+        return None
+    return pair  # type: ignore[return-value]
+
+
+def _functional_items(ds: Any, keyword: str) -> list[Any]:
+    items = []
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if group in ds and len(ds[group].value):
+            first = ds[group].value[0]
+            if keyword in first and len(first[keyword].value):
+                items.append(first[keyword].value[0])
+    return items
+
+
+def inplane_spacing(ds: Any, path: Path, fallback: tuple[float, float] | None = None) -> tuple[float, float]:
+    """In-plane spacing ``(dy, dx)`` in mm from the tags (see the module docstring for the order).
+
+    ``PixelSpacing`` is ``[row spacing, column spacing]``, i.e. already ``(dy, dx)``.
+    """
+    candidates = [("PixelSpacing", ds.get("PixelSpacing"))]
+    candidates += [("PixelMeasuresSequence.PixelSpacing", item.get("PixelSpacing"))
+                   for item in _functional_items(ds, "PixelMeasuresSequence")]
+    candidates.append(("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")))
+    for _, value in candidates:
+        pair = _positive_pair(value) if value is not None else None
+        if pair is not None:
+            return pair
+    regions = ds.get("SequenceOfUltrasoundRegions")
+    if regions:
+        ranked = sorted(regions, key=lambda r: 0 if r.get("RegionSpatialFormat") == 1 else 1)
+        for region in ranked:
+            if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:
+                pair = _positive_pair([region.get("PhysicalDeltaY"), region.get("PhysicalDeltaX")])
+                if pair is not None:
+                    return (pair[0] * 10.0, pair[1] * 10.0)  # cm -> mm
+    if fallback is not None:
+        return fallback
+    log.warning("%s: no pixel spacing in the DICOM tags; using 1.0 mm", path)
+    return (1.0, 1.0)
+
+
+def _orientation(ds: Any) -> np.ndarray | None:
+    value = ds.get("ImageOrientationPatient")
+    if value is None:
+        for item in _functional_items(ds, "PlaneOrientationSequence"):
+            value = item.get("ImageOrientationPatient")
+    try:
+        iop = np.asarray([float(v) for v in value], dtype=np.float64) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return iop if iop is not None and iop.shape == (6,) and np.all(np.isfinite(iop)) else None
+
+
+def _normal(iop: np.ndarray) -> np.ndarray:
+    normal = np.cross(iop[:3], iop[3:])
+    norm = np.linalg.norm(normal)
+    return normal / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
+
+
+def _position(value: Any) -> np.ndarray | None:
+    try:
+        pos = np.asarray([float(v) for v in value], dtype=np.float64) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return pos if pos is not None and pos.shape == (3,) and np.all(np.isfinite(pos)) else None
+
+
+def _slice_thickness(ds: Any) -> float | None:
+    sources = [ds] + _functional_items(ds, "PixelMeasuresSequence")
+    for key in ("SpacingBetweenSlices", "SliceThickness"):
+        for item in sources:
+            try:
+                value = float(item.get(key)) if item.get(key) is not None else None
+            except (TypeError, ValueError):
+                value = None
+            if value is not None and np.isfinite(value) and value > 0:
+                return value
+    return None
+
+
+def _uniform_gap(proj_sorted: np.ndarray, where: str) -> float:
+    """Median gap between sorted slice positions; refuses duplicates and non-uniform gaps."""
+    gaps = np.diff(proj_sorted)
+    if np.any(gaps < 1e-4):
+        raise InputError(f"{where}: several slices at the same position (duplicates, or several echoes/phases "
+                         "in one series); select one volume with `include`")
+    dz = float(np.median(gaps))
+    if np.max(np.abs(gaps - dz)) > max(0.01, 0.05 * dz):
+        raise InputError(f"{where}: non-uniform slice spacing (gaps {gaps.min():.4g}..{gaps.max():.4g} mm; "
+                         "missing slices?)")
+    return dz
+
+
+def multiframe_order_and_dz(ds: Any, path: Path) -> tuple[list[int], float]:
+    """Frame order (by position along the normal) and slice spacing in mm of an enhanced multi-frame file."""
+    n = number_of_frames(ds)
+    iop = _orientation(ds)
+    positions = []
+    if iop is not None and "PerFrameFunctionalGroupsSequence" in ds and len(ds.PerFrameFunctionalGroupsSequence) == n:
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            seq = item.get("PlanePositionSequence")
+            positions.append(_position(seq[0].get("ImagePositionPatient")) if seq else None)
+    if n > 1 and positions and all(p is not None for p in positions):
+        proj = np.array([float(np.dot(p, _normal(iop))) for p in positions])
+        order = [int(i) for i in np.argsort(proj, kind="stable")]
+        return order, _uniform_gap(proj[order], str(path))
+    dz = _slice_thickness(ds)
+    if dz is None:
+        log.warning("%s: no slice positions or thickness for %d frames; using 1.0 mm between frames", path, n)
+        dz = 1.0
+    return list(range(n)), dz
+
+
+def decode_file(path: Path, modality: str, frames: Sequence[int] | None = None,
+                fallback: tuple[float, float] | None = None) -> Decoded:
+    """Read and decode one DICOM file (single- or multi-frame) into a :class:`Decoded`.
+
+    For CT/MRI multi-frame files, frames are put in slice order and the third spacing is the slice
+    spacing; for X-ray/US multi-frame files (``frames`` selects which), the frame axis spacing is 1.
+    The data set is read afresh and dropped afterwards, so decoded pixels never pile up in memory.
+    """
+    ds = read_dataset(path)
+    if not has_pixels(ds):
+        raise InputError(f"{path}: DICOM file without pixel data (SOP Class {ds.get('SOPClassUID', '?')})")
+    check_modality_tag(ds, modality, path)
+    dy, dx = inplane_spacing(ds, path, fallback)
+    n = number_of_frames(ds)
+    if n > 1 and modality in ("ct", "mri"):
+        order, dz = multiframe_order_and_dz(ds, path)
+        values, full, calibrated = decode_pixels(ds, path, modality)
+        values = values[order]
+        return Decoded(values, (dz, dy, dx), str(path), full, calibrated)
+    values, full, calibrated = decode_pixels(ds, path, modality, frames)
+    spacing = (dy, dx) if values.ndim == 2 else (1.0, dy, dx)
+    return Decoded(values, spacing, str(path), full, calibrated)
+
+
+# --------------------------------------------------------------------------- series of slices
+
+def slice_order(headers: Sequence[Any], where: str) -> tuple[list[int], float | None]:
+    """Order of single-frame slices along the slice normal, and the slice spacing from the tags.
+
+    Returns
+    -------
+    order : list of int
+        Indices into ``headers`` from the lowest to the highest position along the normal
+        (``ImagePositionPatient . (row x col)``), or by ``InstanceNumber`` when positions are
+        missing.
+    dz : float or None
+        Median position difference in mm, or ``None`` when positions are missing (the caller then
+        uses ``SpacingBetweenSlices``/``SliceThickness``).
+
+    Raises
+    ------
+    InputError
+        Mixed orientations, duplicate positions or non-uniform gaps.
+    """
+    iops = [_orientation(h) for h in headers]
+    positions = [_position(h.get("ImagePositionPatient")) for h in headers]
+    if all(i is not None for i in iops) and all(p is not None for p in positions):
+        ref = iops[0]
+        if any(not np.allclose(i, ref, atol=1e-4) for i in iops):
+            raise InputError(f"{where}: slices with different ImageOrientationPatient in one series "
+                             "(a localizer mixed in?); select the axial slices with `include`")
+        normal = _normal(ref)
+        proj = np.array([float(np.dot(p, normal)) for p in positions])
+        order = [int(i) for i in np.argsort(proj, kind="stable")]
+        return order, _uniform_gap(proj[order], where)
+    numbers = [h.get("InstanceNumber") for h in headers]
+    if all(v is not None for v in numbers) and len({int(v) for v in numbers}) == len(numbers):
+        log.warning("%s: slices lack ImagePositionPatient/ImageOrientationPatient; ordered by InstanceNumber", where)
+        return [int(i) for i in np.argsort([int(v) for v in numbers], kind="stable")], None
+    log.warning("%s: slices lack positions and unique InstanceNumbers; ordered by file name", where)
+    return list(range(len(headers))), None
+
+
+def sitk_series_spacing(files: Sequence[Path]) -> tuple[float, float, float] | None:
+    """Spacing ``(dz, dy, dx)`` in mm of a sorted slice list read by SimpleITK's ``ImageSeriesReader``.
+
+    ITK takes the slice spacing from the origins of the first two files (their Euclidean distance)
+    and the in-plane spacing from the first file, so only the first two slices are read: the result
+    is the same as for the whole series at a fraction of the cost. Uniformity over the whole series
+    is checked from the tags (:func:`slice_order`). Returns ``None`` (and logs a warning) when GDCM
+    cannot read the files.
+    """
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(f) for f in files[:2]])
+    try:
+        img = reader.Execute()
+    except RuntimeError as exc:
+        log.warning("%s...: SimpleITK/GDCM cannot read the series (%s); spacing from the tags only",
+                    files[0], _short(exc))
+        return None
+    sx, sy, sz = img.GetSpacing()
+    return (float(sz), float(sy), float(sx))
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= SPACING_ATOL + SPACING_RTOL * abs(b)
+
+
+def decode_series(files: Sequence[Path], headers: Sequence[Any], modality: str, where: str,
+                  fallback: tuple[float, float] | None = None) -> Decoded:
+    """Stack single-frame slices of one series into a ``(z, y, x)`` volume with verified spacing.
+
+    Parameters
+    ----------
+    files, headers : sequences
+        The series' files and their data sets (same order, any order on disk).
+    modality : str
+        ``"ct"`` or ``"mri"``.
+    where : str
+        Folder/series description used in error messages.
+    fallback : (float, float), optional
+        In-plane spacing when the tags have none.
+
+    Raises
+    ------
+    InputError
+        Mixed slice sizes or orientations, duplicate or uneven positions, an undecodable slice, or
+        a SimpleITK spacing that disagrees with the tags.
+    """
+    sizes = sorted({(int(h.get("Rows", 0) or 0), int(h.get("Columns", 0) or 0)) for h in headers})
+    if len(sizes) > 1:
+        raise InputError(f"{where}: slices of mixed sizes {sizes} (rows x columns) in one series")
+    order, dz_tags = slice_order(headers, where)
+    files = [files[i] for i in order]
+    headers = [headers[i] for i in order]
+
+    slices, fulls, calibrated = [], set(), True
+    for f in files:
+        ds = read_dataset(f)
+        check_modality_tag(ds, modality, f)
+        values, full, cal = decode_pixels(ds, f, modality)
+        if values.ndim != 2:
+            raise InputError(f"{f}: expected a single-frame slice in series {where}")
+        slices.append(values)
+        fulls.add(full)
+        calibrated &= cal
+    volume = np.stack(slices)
+    full = None
+    if None not in fulls:
+        full = (min(f[0] for f in fulls), max(f[1] for f in fulls))  # type: ignore[index]
+
+    dy, dx = inplane_spacing(headers[0], files[0], fallback)
+    dz = dz_tags if dz_tags is not None else _slice_thickness(headers[0])
+    if dz is None:
+        log.warning("%s: no slice spacing in the tags; using 1.0 mm", where)
+        dz = 1.0
+    tags = (dz, dy, dx)
+    itk = sitk_series_spacing(files)
+    spacing = tags
+    if itk is not None:
+        checked = [0, 1, 2] if dz_tags is not None else [1, 2]
+        if "PixelSpacing" not in headers[0] and not _functional_items(headers[0], "PixelMeasuresSequence"):
+            checked = [i for i in checked if i == 0]
+        bad = [i for i in checked if not _close(itk[i], tags[i])]
+        if bad:
+            raise InputError(f"{where}: spacing from SimpleITK {itk} disagrees with the DICOM tags {tags} "
+                             "(z from slice positions, y/x from PixelSpacing); gantry tilt or inconsistent tags?")
+        spacing = tuple(itk[i] if i in checked else tags[i] for i in range(3))
+    return Decoded(volume, tuple(float(s) for s in spacing), where, full, calibrated)

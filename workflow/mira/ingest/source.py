@@ -1,0 +1,200 @@
+"""Ingest one configured input source into train/val/test dataset folders, all or nothing."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..atomic import atomic_dir
+from ..dataset import DatasetWriter
+from ..errors import ConfigError, InputError, MiraError
+from ..modalities import ModalityProfile
+from .dicom import decode_file, decode_series
+from .discover import Item, discover
+from .ids import short_hash, unique_ids
+from .nifti import read_nifti
+from .normalise import LoadedCase, frame_indices, to_cases
+from .raster import read_raster
+from .spec import DEFAULT_MAX_FRAMES, SPLITS, IngestSpec, parse_spec
+from .splits import assign_split
+
+log = logging.getLogger("mira.ingest")
+
+
+def load_item(item: Item, case_id: str, spec: IngestSpec, profile: ModalityProfile) -> list[LoadedCase]:
+    """Read, check and normalise one discovered item into its case(s).
+
+    Multi-frame files of a 2D-only modality (X-ray, US) give one case per kept frame
+    (``<case_id>_f000``...); only those frames are decoded.
+    """
+    try:
+        return _load_item(item, case_id, spec, profile)
+    except MiraError:
+        raise
+    except Exception as exc:  # malformed tags surface as ValueError/TypeError deep inside readers
+        raise InputError(f"{item.where}: cannot read ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_item(item: Item, case_id: str, spec: IngestSpec, profile: ModalityProfile) -> list[LoadedCase]:
+    path = item.files[0]
+    if item.kind == "nifti":
+        return to_cases(read_nifti(path), profile, case_id, max_frames=spec.max_frames)
+    if item.kind == "raster":
+        return to_cases(read_raster(path, spec.spacing_mm), profile, case_id, max_frames=spec.max_frames)
+    if item.kind == "series":
+        dec = decode_series(item.files, item.headers, profile.name, item.where, spec.spacing_mm)
+        return to_cases(dec, profile, case_id)
+    frames = None
+    if item.frames > 1 and 3 not in profile.ndims:
+        frames = frame_indices(item.frames, spec.max_frames)
+    dec = decode_file(path, profile.name, frames, spec.spacing_mm)
+    return to_cases(dec, profile, case_id, frames=frames if dec.array.ndim == 3 else None)
+
+
+def iter_cases(spec: IngestSpec, seed: int | None = None) -> Iterator[tuple[str, LoadedCase]]:
+    """Yield ``(split, case)`` for every case of a source, in a stable order.
+
+    Parameters
+    ----------
+    spec : IngestSpec
+        Validated source.
+    seed : int, optional
+        Config seed for the split assignment; ``None`` puts every case in ``"test"``.
+    """
+    profile = spec.profile
+    items = discover(spec)
+    ids = unique_ids([it.id_candidate for it in items], [it.key for it in items])
+    used: set[str] = set()
+    for item, base_id in zip(items, ids):
+        split = assign_split(seed, spec.name, base_id, spec.split) if seed is not None else "test"
+        for case in load_item(item, base_id, spec, profile):
+            if case.case_id in used:  # e.g. a file named like another file's frame id
+                case.case_id = f"{case.case_id}_{short_hash(item.key + case.case_id)}"
+            used.add(case.case_id)
+            yield split, case
+
+
+def _new_ancestors(paths: Sequence[Path]) -> list[Path]:
+    """Folders that do not exist yet on the way to ``paths`` (deepest first)."""
+    missing: set[Path] = set()
+    for p in paths:
+        for parent in p.resolve().parents:
+            if parent.exists():
+                break
+            missing.add(parent)
+    return sorted(missing, key=lambda q: len(q.parts), reverse=True)
+
+
+def _check_out_dirs(out_dirs: Mapping[str, Any]) -> dict[str, Path]:
+    if not isinstance(out_dirs, Mapping) or set(out_dirs) != set(SPLITS):
+        keys = sorted(out_dirs) if isinstance(out_dirs, Mapping) else out_dirs
+        raise ConfigError(f"out_dirs: expected exactly the keys {list(SPLITS)}, got {keys}")
+    dirs = {s: Path(out_dirs[s]) for s in SPLITS}
+    if len({d.resolve() for d in dirs.values()}) != len(dirs):
+        raise ConfigError(f"out_dirs: the three split folders must differ, got {dirs}")
+    return dirs
+
+
+def ingest_source(name: str, spec: dict, out_dirs: Mapping[str, os.PathLike], seed: int) -> dict[str, int]:
+    """Read every image of one configured input source and write the dataset folders.
+
+    Parameters
+    ----------
+    name : str
+        Source name (the key under ``inputs:`` in ``config.yaml``).
+    spec : dict
+        The source's entry: ``modality`` (``"ct"``, ``"mri"``, ``"xray"``, ``"us"``; required),
+        ``path`` (folder, file, or ``"pydicom:"`` for pydicom's bundled test files; required),
+        ``include`` (glob patterns relative to ``path``), ``split`` (``{train, val, test}``
+        fractions summing to 1; default all ``test``), ``recursive`` (default ``true``),
+        ``max_frames`` (frames kept per multi-frame X-ray/US file, evenly spaced; default 4;
+        ``null`` = all), ``spacing_mm`` (``dy`` or ``[dy, dx]`` in mm for files without spacing).
+    out_dirs : mapping
+        ``{"train": path, "val": path, "test": path}``; each becomes a dataset folder
+        (``manifest.csv``, ``legend.json`` = ``{}``, ``images/<case>.nii.gz``), empty ones included.
+    seed : int
+        Config seed; a case's split is a pure function of ``(seed, name, case id)``, so it does not
+        change when other files are added.
+
+    Returns
+    -------
+    dict
+        Number of cases per split, e.g. ``{"train": 28, "val": 4, "test": 8}``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key or modality, bad values (message names ``inputs.<name>.<key>``), bad ``out_dirs``.
+    InputError
+        Any unreadable, corrupt, non-image, too small or non-finite input, or no image at all; the
+        message names the file. Nothing is left behind: cases are written into temporary folders
+        that are renamed only after every case succeeded. Input files are only opened for reading.
+    """
+    t0 = time.perf_counter()
+    ispec = parse_spec(name, spec)
+    dirs = _check_out_dirs(out_dirs)
+    profile = ispec.profile
+    # discovery first: header problems surface before any folder is created
+    cases = iter_cases(ispec, seed)
+    first = next(cases)
+    created = _new_ancestors(list(dirs.values()))
+    counts = {s: 0 for s in SPLITS}
+    try:
+        with contextlib.ExitStack() as stack:
+            writers = {}
+            for split in SPLITS:
+                tmp = stack.enter_context(atomic_dir(dirs[split]))
+                writers[split] = DatasetWriter(tmp, source=name, modality=profile.name, split=split, legend={})
+            for split, case in _chain(first, cases):
+                writers[split].add(case.case_id, case.image, case.spacing, class_label=-1)
+                counts[split] += 1
+            for writer in writers.values():
+                writer.close()
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    log.info("inputs.%s: %s cases (train/val/test) from %s in %.1f s", name,
+             "/".join(str(counts[s]) for s in SPLITS), ispec.path, time.perf_counter() - t0)
+    return counts
+
+
+def _chain(first: tuple[str, LoadedCase], rest: Iterator[tuple[str, LoadedCase]]) -> Iterator[tuple[str, LoadedCase]]:
+    yield first
+    yield from rest
+
+
+def load_series(path: os.PathLike | str, modality: str, *, include: Sequence[str] | None = None,
+                recursive: bool = True, max_frames: int | None = DEFAULT_MAX_FRAMES,
+                spacing_mm: float | Sequence[float] | None = None) -> list[LoadedCase]:
+    """Load the image(s) at ``path`` into normalised cases, without writing anything.
+
+    ``path`` may be one file (DICOM, NIfTI, PNG/TIFF/JPEG) or a folder, e.g. one DICOM series of
+    slices in any file order, which becomes one ``(z, y, x)`` volume for CT/MRI. The same rules as
+    :func:`ingest_source` apply (normalisation, multi-frame handling, errors).
+
+    Parameters
+    ----------
+    path : path-like
+        File or folder (``"pydicom:"`` for pydicom's bundled test files).
+    modality : str
+        ``"ct"``, ``"mri"``, ``"xray"`` or ``"us"``.
+    include, recursive, max_frames, spacing_mm
+        As in the ``inputs:`` spec of :func:`ingest_source`.
+
+    Returns
+    -------
+    list of LoadedCase
+        ``case_id``, float32 ``image`` in stored units, ``spacing`` in mm (numpy order), ``source``.
+    """
+    raw: dict[str, Any] = {"modality": modality, "path": os.fspath(path), "recursive": recursive,
+                           "max_frames": max_frames}
+    if include is not None:
+        raw["include"] = list(include)
+    if spacing_mm is not None:
+        raw["spacing_mm"] = spacing_mm if isinstance(spacing_mm, (int, float)) else list(spacing_mm)
+    return [case for _, case in iter_cases(parse_spec("load_series", raw))]

@@ -1,0 +1,150 @@
+"""Validation of one ``inputs:`` entry of ``config.yaml`` into an :class:`IngestSpec`.
+
+Every problem is a :class:`mira.errors.ConfigError` naming the offending key as
+``inputs.<name>.<key>``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..modalities import MODALITIES, ModalityProfile, get_profile
+
+#: Split names, in the order their fractions are stacked on [0, 1).
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+#: Number of frames kept from one multi-frame 2D file (cine loop) when ``max_frames`` is not given.
+DEFAULT_MAX_FRAMES = 4
+
+KNOWN_KEYS: tuple[str, ...] = ("modality", "path", "include", "split", "recursive", "max_frames", "spacing_mm")
+
+
+@dataclass(frozen=True)
+class IngestSpec:
+    """A validated input source.
+
+    Attributes
+    ----------
+    name : str
+        Source name (the key under ``inputs:``).
+    modality : str
+        ``"ct"``, ``"mri"``, ``"xray"`` or ``"us"``.
+    path : str
+        Folder or single file, or ``"pydicom:"`` for pydicom's bundled test files.
+    include : tuple of str or None
+        Glob patterns relative to ``path``; ``None`` means every file.
+    split : dict
+        Fractions of cases per split (keys ``train``, ``val``, ``test``), summing to 1.
+    recursive : bool
+        Whether sub-folders are searched.
+    max_frames : int or None
+        Frames kept (evenly spaced) from one multi-frame 2D file; ``None`` keeps all.
+    spacing_mm : (float, float) or None
+        ``(dy, dx)`` pixel spacing in mm used where a file carries none (PNG/TIFF/JPEG, DICOM without
+        spacing tags); ``None`` falls back to 1.0 mm with a warning in the log.
+    """
+
+    name: str
+    modality: str
+    path: str
+    include: tuple[str, ...] | None = None
+    split: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "val": 0.0, "test": 1.0})
+    recursive: bool = True
+    max_frames: int | None = DEFAULT_MAX_FRAMES
+    spacing_mm: tuple[float, float] | None = None
+
+    @property
+    def profile(self) -> ModalityProfile:
+        """The modality profile of this source."""
+        return get_profile(self.modality)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def parse_spec(name: str, spec: Mapping[str, Any]) -> IngestSpec:
+    """Validate the config entry ``inputs.<name>`` and return an :class:`IngestSpec`.
+
+    Parameters
+    ----------
+    name : str
+        Source name.
+    spec : mapping
+        The entry as read from ``config.yaml`` (see :func:`mira.ingest.ingest_source`).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key, a missing or unknown modality, a missing path, or a value of the wrong
+        type or range; the message names ``inputs.<name>.<key>``.
+    """
+    where = f"inputs.{name}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with keys {list(KNOWN_KEYS)}, got {type(spec).__name__}")
+    for key in spec:
+        if key not in KNOWN_KEYS:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(KNOWN_KEYS)})")
+
+    modality = spec.get("modality")
+    if modality is None:
+        raise ConfigError(f"{where}.modality: required (one of {', '.join(MODALITIES)})")
+    if not isinstance(modality, str) or modality.lower() not in MODALITIES:
+        raise ConfigError(f"{where}.modality: unknown modality {modality!r} (known: {', '.join(MODALITIES)})")
+
+    path = spec.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError(f"{where}.path: required, a folder or file path (or 'pydicom:'), got {path!r}")
+
+    include = spec.get("include")
+    if include is not None:
+        if isinstance(include, str):
+            include = [include]
+        if not isinstance(include, (list, tuple)) or not include or not all(isinstance(p, str) and p for p in include):
+            raise ConfigError(f"{where}.include: expected a non-empty list of glob patterns, got {include!r}")
+        for pattern in include:
+            if pattern.startswith(("/", "\\")) or ".." in pattern.replace("\\", "/").split("/"):
+                raise ConfigError(f"{where}.include: pattern {pattern!r} must be relative to path and stay inside it")
+        include = tuple(include)
+
+    split = {"train": 0.0, "val": 0.0, "test": 1.0}
+    if spec.get("split") is not None:
+        raw = spec["split"]
+        if not isinstance(raw, Mapping) or not raw:
+            raise ConfigError(f"{where}.split: expected a mapping like {{train: 0.7, val: 0.1, test: 0.2}}, got {raw!r}")
+        split = {s: 0.0 for s in SPLITS}
+        for key, value in raw.items():
+            if key not in SPLITS:
+                raise ConfigError(f"{where}.split.{key}: unknown split (known: {', '.join(SPLITS)})")
+            frac = _number(value, f"{where}.split.{key}")
+            if not 0.0 <= frac <= 1.0:
+                raise ConfigError(f"{where}.split.{key}: fraction {frac} outside [0, 1]")
+            split[key] = frac
+        total = sum(split.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"{where}.split: fractions sum to {total:g}, expected 1")
+
+    recursive = spec.get("recursive", True)
+    if not isinstance(recursive, bool):
+        raise ConfigError(f"{where}.recursive: expected true or false, got {recursive!r}")
+
+    max_frames = spec.get("max_frames", DEFAULT_MAX_FRAMES)
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise ConfigError(f"{where}.max_frames: expected a positive integer or null (all frames), got {max_frames!r}")
+
+    spacing = spec.get("spacing_mm")
+    if spacing is not None:
+        values = [spacing, spacing] if not isinstance(spacing, (list, tuple)) else list(spacing)
+        if len(values) != 2:
+            raise ConfigError(f"{where}.spacing_mm: expected a number or [dy, dx] in mm, got {spacing!r}")
+        values = [_number(v, f"{where}.spacing_mm") for v in values]
+        if min(values) <= 0:
+            raise ConfigError(f"{where}.spacing_mm: spacing must be positive, got {spacing!r}")
+        spacing = (values[0], values[1])
+
+    return IngestSpec(name=name, modality=modality.lower(), path=path, include=include, split=split,
+                      recursive=recursive, max_frames=max_frames, spacing_mm=spacing)
