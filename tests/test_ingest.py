@@ -518,3 +518,18 @@ def test_out_dirs_must_name_three_splits(tmp_path):
     _good_ct(tmp_path / "d")
     with pytest.raises(ConfigError, match="out_dirs"):
         ingest_source("x", {"modality": "ct", "path": str(tmp_path / "d")}, {"test": tmp_path / "o"}, seed=0)
+
+
+def test_corrupt_dicom_found_by_folder_discovery_is_an_error(tmp_path):
+    """A .dcm of garbage after a valid preamble parses as a private tag in pydicom: it must not be
+    skipped as a non-image but refused, naming the file, with nothing written."""
+    src = tmp_path / "scans"
+    src.mkdir()
+    shutil.copy(PYDICOM_DIR / "CT_small.dcm", src / "good.dcm")
+    (src / "slice1.dcm").write_bytes(b"\x00" * 128 + b"DICM" + np.random.default_rng(0).bytes(300))
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    dirs = out_dirs(tmp_path / "out")
+    with pytest.raises(InputError, match="slice1.dcm"):
+        ingest_source("src", {"modality": "ct", "path": str(src)}, dirs, seed=0)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before

@@ -98,6 +98,10 @@ def read_header(path: Path, claimed: bool) -> Any | None:
         if claimed:
             raise InputError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
         return None
+    meta_sop = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    if claimed and "SOPClassUID" not in ds and not meta_sop:
+        # every DICOM object names its SOP class; bytes that parse without one are corrupt
+        raise InputError(f"{path}: not a readable DICOM file (no SOP Class UID: corrupt or not DICOM)")
     if force:  # no preamble: accept only what clearly is a DICOM data set
         plausible = "SOPClassUID" in ds and (claimed or has_pixels(ds))
         if not plausible:
