@@ -41,6 +41,19 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "done" and len(list(tmp_path.iterdir())) == 1
 
 
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
 def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
     out = tmp_path / "ds"
     with pytest.raises(ValueError):
