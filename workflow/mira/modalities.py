@@ -58,6 +58,33 @@ class ModalityProfile:
         CT (-1000 HU), 0 for the others.
     allowed_augmentations : tuple of str
         Families of augmentation allowed for the modality.
+    translation_max_mm : float
+        Largest translation along any axis, mm (augmentation limit).
+    scale_range : (float, float)
+        Range of the (isotropic) scale factor.
+    shear_max_deg : float
+        Largest shear angle, degrees.
+    gamma_range : (float, float)
+        Range of the gamma exponent (applied on the modality's metric window mapped to 0..1).
+    blur_sigma_mm_range : (float, float)
+        Range of the Gaussian blur sigma, mm.
+    elastic_max_displacement_mm : float
+        Largest displacement of the elastic deformation field, mm (0 where elastic is not allowed).
+    elastic_control_spacing_mm : float
+        Default spacing of the elastic B-spline control points, mm (the field's smoothness).
+    bias_field_max : float
+        Largest relative gain change of the multiplicative MRI bias field: the field stays within
+        ``[1 / (1 + b), 1 + b]``.
+    speckle_range : (float, float)
+        Range of the ultrasound speckle strength (standard deviation of the unit-mean
+        multiplicative speckle factor).
+    sector_angle_max_deg : float
+        Largest change of the ultrasound sector's opening angle, degrees (apex and depth kept).
+    occlusion_fill : float or None
+        Value inside occlusion boxes: metal for CT (3071 HU), signal void (0) for MRI, no
+        transmission (0) for X-ray, acoustic shadow (0) for ultrasound; ``None`` means ``fill_value``.
+    occlusion_max_fraction : float
+        Largest side of an occlusion box as a fraction of the image extent along that axis.
     """
 
     name: str
@@ -73,6 +100,19 @@ class ModalityProfile:
     noise_sigma_range: tuple[float, float]
     fill_value: float
     allowed_augmentations: tuple[str, ...] = field(default_factory=tuple)
+    # augmentation limits beyond rotation/contrast/brightness/noise (mira.augment reads them)
+    translation_max_mm: float = 0.0
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    shear_max_deg: float = 0.0
+    gamma_range: tuple[float, float] = (1.0, 1.0)
+    blur_sigma_mm_range: tuple[float, float] = (0.0, 0.0)
+    elastic_max_displacement_mm: float = 0.0
+    elastic_control_spacing_mm: float = 24.0
+    bias_field_max: float = 0.0
+    speckle_range: tuple[float, float] = (0.0, 0.0)
+    sector_angle_max_deg: float = 0.0
+    occlusion_fill: float | None = None
+    occlusion_max_fraction: float = 0.15
 
     @property
     def data_range(self) -> float:
@@ -86,6 +126,25 @@ class ModalityProfile:
         lo, hi = self.value_range
         return np.clip(array, lo, hi)
 
+    def _check_augmentation_limits(self, where: str) -> None:
+        """Reject nonsensical augmentation limits (negative sizes, reversed ranges)."""
+        for key in ("translation_max_mm", "shear_max_deg", "elastic_max_displacement_mm", "bias_field_max",
+                    "sector_angle_max_deg", "brightness_max", "rotation_deg"):
+            if float(getattr(self, key)) < 0:
+                raise ConfigError(f"{where}.{self.name}.{key}={getattr(self, key)} must be >= 0")
+        for key in ("contrast_range", "scale_range", "gamma_range", "blur_sigma_mm_range", "speckle_range",
+                    "noise_sigma_range"):
+            val = getattr(self, key)
+            if len(val) != 2 or float(val[0]) > float(val[1]) or float(val[0]) < 0:
+                raise ConfigError(f"{where}.{self.name}.{key}={list(val)} must be [low, high] with 0 <= low <= high")
+        for key in ("scale_range", "gamma_range"):
+            if float(getattr(self, key)[0]) <= 0:
+                raise ConfigError(f"{where}.{self.name}.{key}={list(getattr(self, key))} must be > 0")
+        if self.elastic_control_spacing_mm <= 0:
+            raise ConfigError(f"{where}.{self.name}.elastic_control_spacing_mm must be > 0")
+        if not 0 < self.occlusion_max_fraction <= 1:
+            raise ConfigError(f"{where}.{self.name}.occlusion_max_fraction must lie in (0, 1]")
+
     def with_overrides(self, overrides: Mapping[str, Any] | None, where: str = "modalities") -> "ModalityProfile":
         """Return a copy with fields replaced from a config mapping; unknown keys raise ConfigError."""
         if not overrides:
@@ -97,6 +156,7 @@ class ModalityProfile:
                 raise ConfigError(f"{where}.{self.name}.{key}: unknown modality setting (known: {sorted(names - {'name'})})")
             clean[key] = tuple(value) if isinstance(value, list) else value
         prof = dataclasses.replace(self, **clean)
+        prof._check_augmentation_limits(where)
         if prof.rotation_deg > prof.rotation_hard_limit_deg:
             raise ConfigError(
                 f"{where}.{self.name}.rotation_deg={prof.rotation_deg} exceeds the hard limit "
@@ -114,6 +174,9 @@ PROFILES: dict[str, ModalityProfile] = {
         rotation_deg=5.0, rotation_hard_limit_deg=10.0, contrast_range=(0.8, 1.2), brightness_max=30.0,
         noise_sigma_range=(10.0, 20.0), fill_value=-1000.0,
         allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "mix"),
+        translation_max_mm=10.0, scale_range=(0.9, 1.1), shear_max_deg=3.0, gamma_range=(0.9, 1.1),
+        blur_sigma_mm_range=(0.25, 1.0), elastic_max_displacement_mm=4.0, elastic_control_spacing_mm=24.0,
+        occlusion_fill=3071.0,
     ),
     "mri": ModalityProfile(
         name="mri", units="a.u.", value_range=(0.0, _INF), metric_window=(0.0, 1.0),
@@ -121,6 +184,9 @@ PROFILES: dict[str, ModalityProfile] = {
         rotation_deg=3.0, rotation_hard_limit_deg=10.0, contrast_range=(0.7, 1.0), brightness_max=0.05,
         noise_sigma_range=(0.005, 0.02), fill_value=0.0,
         allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "bias_field", "mix"),
+        translation_max_mm=5.0, scale_range=(0.95, 1.05), shear_max_deg=2.0, gamma_range=(0.8, 1.2),
+        blur_sigma_mm_range=(0.25, 1.0), elastic_max_displacement_mm=3.0, elastic_control_spacing_mm=24.0,
+        bias_field_max=0.3, occlusion_fill=0.0,
     ),
     "xray": ModalityProfile(
         name="xray", units="I/I0", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
@@ -128,6 +194,8 @@ PROFILES: dict[str, ModalityProfile] = {
         rotation_deg=2.0, rotation_hard_limit_deg=5.0, contrast_range=(0.9, 1.1), brightness_max=0.03,
         noise_sigma_range=(0.005, 0.015), fill_value=0.0,
         allowed_augmentations=("geometric", "intensity", "occlusion", "mix"),
+        translation_max_mm=5.0, scale_range=(0.95, 1.05), shear_max_deg=1.0, gamma_range=(0.9, 1.1),
+        blur_sigma_mm_range=(0.25, 0.75), occlusion_fill=0.0,
     ),
     "us": ModalityProfile(
         name="us", units="B-mode (0..1)", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
@@ -135,6 +203,9 @@ PROFILES: dict[str, ModalityProfile] = {
         rotation_deg=3.0, rotation_hard_limit_deg=5.0, contrast_range=(0.8, 1.1), brightness_max=0.05,
         noise_sigma_range=(0.01, 0.03), fill_value=0.0,
         allowed_augmentations=("geometric", "intensity", "speckle", "sector", "occlusion", "mix"),
+        translation_max_mm=2.0, scale_range=(0.95, 1.05), shear_max_deg=0.0, gamma_range=(0.8, 1.25),
+        blur_sigma_mm_range=(0.1, 0.5), speckle_range=(0.05, 0.2), sector_angle_max_deg=5.0,
+        occlusion_fill=0.0,
     ),
 }
 

@@ -1,0 +1,319 @@
+"""DCGAN synthesis of one modality's images within a CPU time budget, and its evaluation.
+
+Architecture (Radford et al. 2016): the generator maps a latent ``z ~ N(0, I)`` through
+transposed convolutions (4x4 -> ... -> 64x64 or 128x128, batch norm, ReLU, ``tanh`` output); the
+discriminator mirrors it with strided convolutions (batch norm, LeakyReLU 0.2) and ends with a
+minibatch-standard-deviation channel (Karras et al. 2018). Adam (lr 2e-4, betas 0.5/0.999),
+non-saturating loss with one-sided label smoothing (0.9) and instance noise (sigma 0.1) on every
+discriminator input. Images are the training split resized to ``image_size`` and mapped from the
+modality's fixed window to [-0.9, 0.9];
+with the few phantom cases, each training image contributes ``augment_copies`` variants drawn with
+the modality's standard augmentation pipeline (within the profile limits).
+
+Training stops at ``max_iterations`` or when the process CPU time spent training reaches
+``time_budget_s`` (CPU seconds summed over all threads, so 60 s on 2 threads is ~30 s of wall time), whichever comes first. The iteration count reached is recorded: rerunning with
+``max_iterations`` set to it (and a generous budget) reproduces the same weights bit for bit.
+
+Evaluation (:func:`gan_statistics`), without any pretrained network (none is available offline,
+and ImageNet features are questionable for CT anyway):
+
+* **fidelity: kernel MMD^2** (Gretton et al. 2012, unbiased estimator) between generated and
+  held-out real images (window-normalised, 32x32), Gaussian kernel with the median-distance
+  bandwidth of the real images. It is KID's statistic on pixels instead of Inception features.
+  The **reference** is the MMD^2 between the real training and held-out images (what a
+  generator that reproduced the data distribution would score), and ``mmd2_pvalue`` is the
+  permutation-test p-value of "generated and held-out images come from one distribution" (small:
+  the generator is distinguishable from real images).
+* **intensity fidelity**: Wasserstein-1 distance between pixel-value distributions in native units
+  (HU for CT), generated vs held-out, with the train-vs-held-out value as reference.
+* **diversity**: mean pairwise SSIM between generated samples vs the same among real images
+  (Odena et al. 2017); values near 1 mean mode collapse.
+* **memorisation**: median nearest-neighbour distance from each generated sample to the training
+  images, divided by the same for held-out real images (<< 1: the generator copies training cases).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..modalities import get_profile
+
+log = logging.getLogger(__name__)
+
+
+def _minibatch_std_module():
+    import torch
+    import torch.nn as nn
+
+    class _MinibatchStd(nn.Module):
+        """Append the batch's mean feature standard deviation as a channel (Karras et al. 2018):
+        lets the discriminator see a collapsed, too-uniform batch, which counters mode collapse."""
+
+        def forward(self, x):
+            s = x.std(0, keepdim=True).mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
+            return torch.cat([x, s], 1)
+
+    return _MinibatchStd()
+
+
+def _nets(latent_dim: int, width: int, image_size: int):
+    import torch.nn as nn
+
+    if image_size not in (64, 128):
+        raise ParameterError(f"GAN image_size must be 64 or 128, got {image_size}")
+    n_up = int(math.log2(image_size)) - 3  # 4x4 -> image_size/2 by stride-2 layers, last layer to image_size
+    chans = [width * 2 ** (n_up - k) for k in range(n_up + 1)]  # e.g. 64: [8w, 4w, 2w, w]
+    g_layers: list = [nn.ConvTranspose2d(latent_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+    for a, b in zip(chans[:-1], chans[1:]):
+        g_layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+    g_layers += [nn.ConvTranspose2d(chans[-1], 1, 4, 2, 1, bias=False), nn.Tanh()]
+    d_chans = chans[::-1]
+    d_layers: list = [nn.Conv2d(1, d_chans[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    for a, b in zip(d_chans[:-1], d_chans[1:]):
+        d_layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+    d_layers += [_minibatch_std_module(), nn.Conv2d(d_chans[-1] + 1, 1, 4, 1, 0, bias=False), nn.Flatten()]
+    gen, disc = nn.Sequential(*g_layers), nn.Sequential(*d_layers)
+    for m in list(gen.modules()) + list(disc.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return gen, disc
+
+
+#: The modality window maps onto [-UNIT, UNIT]: inside tanh's reach, so the generator can match
+#: the constant background (air at -1000 HU) that the window clips real images to.
+UNIT = 0.9
+
+
+def to_unit(images: np.ndarray, modality: str) -> np.ndarray:
+    """Native units -> [-0.9, 0.9] over the modality's fixed window (clipped)."""
+    lo, hi = get_profile(modality).metric_window
+    return ((np.clip((np.asarray(images, dtype=np.float32) - lo) / (hi - lo), 0, 1) * 2 - 1) * UNIT).astype(np.float32)
+
+
+def from_unit(images: np.ndarray, modality: str) -> np.ndarray:
+    """[-0.9, 0.9] -> native units over the modality's window (generator outputs beyond are clipped)."""
+    lo, hi = get_profile(modality).metric_window
+    u = np.clip(np.asarray(images, dtype=np.float32) / UNIT, -1, 1)
+    return ((u + 1) / 2 * (hi - lo) + lo).astype(np.float32)
+
+
+def resize_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Resize 2D images to ``size x size`` (area averaging when shrinking, bilinear when enlarging)."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for im in images:
+        if im.ndim != 2:
+            raise ParameterError(f"GAN images must be 2D, got shape {im.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32))[None, None]
+        mode = "area" if min(im.shape) >= size else "bilinear"
+        kw = {} if mode == "area" else {"align_corners": False}
+        out.append(F.interpolate(t, size=(size, size), mode=mode, **kw)[0, 0].numpy())
+    return np.stack(out) if out else np.zeros((0, size, size), np.float32)
+
+
+@dataclass
+class GanResult:
+    generator: Any
+    discriminator: Any
+    iterations: int
+    cpu_s: float
+    wall_s: float
+    losses: list[tuple[int, float, float]] = field(default_factory=list)
+    stopped_by: str = "iterations"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def train_dcgan(images: np.ndarray, *, seed: int, time_budget_s: float = 60.0, max_iterations: int = 100000,
+                batch_size: int = 16, latent_dim: int = 64, width: int = 16, lr: float = 2e-4,
+                instance_noise: float = 0.1) -> GanResult:
+    """Train a DCGAN on ``images`` (``(N, S, S)`` from :func:`to_unit`, S = 64 or 128) within a CPU-time budget.
+
+    ``instance_noise`` is the standard deviation of Gaussian noise added to every discriminator
+    input, real and generated (Sonderby et al. 2017): without it the discriminator separates the
+    phantoms' perfectly constant background from the generator's output at once and the generator
+    collapses. Deterministic for a given ``seed`` and iteration count (torch CPU kernels, fixed
+    threads).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1] != x.shape[2] or len(x) == 0:
+        raise ParameterError(f"GAN training images must be (N, S, S) with N > 0, got {x.shape}")
+    if time_budget_s <= 0 or max_iterations < 1 or batch_size < 2:
+        raise ParameterError("GAN needs time_budget_s > 0, max_iterations >= 1 and batch_size >= 2")
+    size = x.shape[1]
+    cfg = dict(seed=int(seed), time_budget_s=float(time_budget_s), max_iterations=int(max_iterations),
+               batch_size=int(batch_size), latent_dim=int(latent_dim), width=int(width), lr=float(lr), image_size=size,
+               n_train_images=int(len(x)), instance_noise=float(instance_noise))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen, disc = _nets(latent_dim, width, size)
+    g = torch.Generator().manual_seed(seed)
+    data = torch.from_numpy(x)[:, None]
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
+    bs = min(batch_size, len(x)) if len(x) >= 2 else 2
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    losses: list[tuple[int, float, float]] = []
+    it = 0
+    stopped_by = "iterations"
+    gen.train()
+    disc.train()
+    while it < max_iterations:
+        if time.process_time() - cpu0 >= time_budget_s:
+            stopped_by = "time_budget"
+            break
+        idx = torch.randint(0, len(x), (bs,), generator=g)
+        real = data[idx]
+        z = torch.randn(bs, latent_dim, 1, 1, generator=g)
+        fake = gen(z)
+        opt_d.zero_grad()
+        sig = float(instance_noise)
+        d_real = disc(real + sig * torch.randn(real.shape, generator=g))
+        d_fake = disc(fake.detach() + sig * torch.randn(real.shape, generator=g))
+        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + \
+            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        d_gen = disc(fake + sig * torch.randn(real.shape, generator=g))
+        loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        loss_g.backward()
+        opt_g.step()
+        it += 1
+        if it % 25 == 0 or it == 1:
+            losses.append((it, float(loss_d.detach()), float(loss_g.detach())))
+            if it % 100 == 0:
+                log.info("GAN iteration %d: loss_D %.3f loss_G %.3f (%.1f s CPU)", it, losses[-1][1], losses[-1][2],
+                         time.process_time() - cpu0)
+    recalibrate_batchnorm(gen, latent_dim, seed)
+    disc.eval()
+    return GanResult(generator=gen, discriminator=disc, iterations=it, cpu_s=time.process_time() - cpu0,
+                     wall_s=time.perf_counter() - wall0, losses=losses, stopped_by=stopped_by, config=cfg)
+
+
+def recalibrate_batchnorm(generator, latent_dim: int, seed: int, batches: int = 16, batch_size: int = 64) -> None:
+    """Re-estimate the generator's batch-norm statistics as exact averages over fresh latent batches.
+
+    The running averages kept during adversarial training lag behind the fast-changing generator;
+    without this step ``eval()`` samples are washed out. Leaves the generator in eval mode.
+    """
+    import torch
+    import torch.nn as nn
+
+    bns = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    generator.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            generator(torch.randn(batch_size, latent_dim, 1, 1, generator=g))
+    generator.eval()
+
+
+def generate(generator, n: int, latent_dim: int, seed: int) -> np.ndarray:
+    """``n`` samples in [-1, 1], shape ``(n, S, S)``, from a fixed seed."""
+    import torch
+
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        z = torch.randn(int(n), latent_dim, 1, 1, generator=g)
+        return generator(z)[:, 0].numpy().astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# statistics
+
+
+def _flat(images: np.ndarray, size: int = 32) -> np.ndarray:
+    return resize_images(list(images), size).reshape(len(images), -1).astype(np.float64)
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray, bandwidth: float) -> float:
+    """Unbiased MMD^2 between sample sets ``x`` (n, d) and ``y`` (m, d), Gaussian kernel."""
+    if len(x) < 2 or len(y) < 2:
+        raise ParameterError("MMD needs at least two samples in each set")
+
+    def k(a, b):
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+        return np.exp(-np.maximum(d2, 0) / (2 * bandwidth ** 2))
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    n, m = len(x), len(y)
+    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+def _median_bandwidth(x: np.ndarray) -> float:
+    d2 = (x * x).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2 * x @ x.T
+    vals = np.sqrt(np.maximum(d2[np.triu_indices(len(x), 1)], 0))
+    med = float(np.median(vals)) if vals.size else 1.0
+    return med if med > 0 else 1.0
+
+
+def _mean_pairwise_ssim(images: np.ndarray, max_pairs: int, rng: np.random.Generator) -> float:
+    from skimage.metrics import structural_similarity
+
+    n = len(images)
+    if n < 2:
+        return float("nan")
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if len(pairs) > max_pairs:
+        pick = rng.choice(len(pairs), size=max_pairs, replace=False)
+        pairs = [pairs[k] for k in pick]
+    return float(np.mean([structural_similarity(images[i], images[j], data_range=2.0 * UNIT) for i, j in pairs]))
+
+
+def _nn_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0)).min(axis=1)
+
+
+def gan_statistics(fake: np.ndarray, real_train: np.ndarray, real_heldout: np.ndarray, modality: str,
+                   seed: int = 0, max_pairs: int = 300, permutations: int = 200) -> dict[str, float]:
+    """Fidelity, diversity and memorisation statistics (see module docstring); inputs in [-1, 1]."""
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(seed)
+    f, tr, ho = _flat(fake), _flat(real_train), _flat(real_heldout)
+    bw = _median_bandwidth(np.concatenate([tr, ho]))
+    mmd_fake = mmd2_unbiased(f, ho, bw)
+    mmd_ref = mmd2_unbiased(tr, ho, bw)
+    nf, ntr, nho = (from_unit(a, modality).ravel() for a in (fake, real_train, real_heldout))
+    w_fake = wasserstein_distance(nf, nho)
+    w_ref = wasserstein_distance(ntr, nho)
+    ssim_fake = _mean_pairwise_ssim(fake, max_pairs, rng)
+    ssim_real = _mean_pairwise_ssim(np.concatenate([real_train, real_heldout]), max_pairs, rng)
+    nn_fake = float(np.median(_nn_dist(f, tr)))
+    nn_ref = float(np.median(_nn_dist(ho, tr)))
+    # permutation test of "generated and held-out real images come from the same distribution"
+    pooled = np.concatenate([f, ho])
+    exceed = 0
+    for _ in range(permutations):
+        perm = rng.permutation(len(pooled))
+        exceed += mmd2_unbiased(pooled[perm[:len(f)]], pooled[perm[len(f):]], bw) >= mmd_fake
+    return {
+        "n_fake": int(len(fake)), "n_train": int(len(real_train)), "n_heldout": int(len(real_heldout)),
+        "mmd2": mmd_fake, "mmd2_reference": mmd_ref, "mmd2_pvalue": (exceed + 1) / (permutations + 1),
+        "intensity_w1": float(w_fake), "intensity_w1_reference": float(w_ref),
+        "ssim_diversity_fake": ssim_fake, "ssim_diversity_real": ssim_real,
+        "nn_distance_ratio": nn_fake / nn_ref if nn_ref > 0 else float("nan"),
+    }
+
+
+__all__ = ["train_dcgan", "generate", "gan_statistics", "mmd2_unbiased", "to_unit", "from_unit", "resize_images",
+           "GanResult"]

@@ -1,0 +1,224 @@
+"""Paired clean/degraded datasets on disk: the contract between the degradation and restoration stages.
+
+One folder per (source, modality, split, degradation, level)::
+
+    results/degraded/<source>/<modality>/<split>/<degradation>/<level>/
+      manifest.csv, legend.json     a mira dataset (mira.dataset.Dataset) of the DEGRADED images
+      images/<case>.nii.gz          degraded image, float32, native units, its own spacing
+      labels/<case>.nii.gz          label map on the degraded image's grid (copied from the clean case)
+      clean/<case>.nii.gz           the paired reference image (see below)
+      clean_labels/<case>.nii.gz    downsample only: the label map on the reference (HR) grid
+      pairs.csv                     one row per case, columns PAIR_COLUMNS (paths relative to the folder)
+      grading.csv                   one row per case: the measured SNR, CNR, MTF, artifact index, bands
+      degradation.json              model name, grading measure, summary, level parameters, seed, input
+
+``<level>`` is ``mild``, ``moderate`` or ``severe``; for ``downsample`` (super-resolution inputs) it
+is ``x2``, ``x3``, ``x4``: ``images/`` then holds the low-resolution input (spacing = HR spacing x
+scale, shape = HR shape // scale) and ``clean/`` the high-resolution reference, cropped to a
+multiple of the scale so that ``reference.shape == scale * degraded.shape`` exactly.
+
+The reference in ``clean/`` is the clean image on which the degradation was simulated; for CT metal
+it is the clean image *with the metal object pasted in* (the object is content, its streaks are the
+degradation). Everything else about the pair -- ``degraded - reference`` is the pure degradation,
+same grid (except SR), same label map -- holds for every degradation. ``params`` in ``pairs.csv`` is
+the JSON of the fully resolved parameters (including the drawn noise seed, directions, positions), so
+:func:`mira.degrade.apply` replays any case exactly. Only the primary image of multi-sequence MRI is
+degraded; extra sequences are not carried over.
+
+Random streams: case ``c`` draws from ``mira.seeding.rng_for(seed, "degrade", source, modality,
+degradation, level, c)``, so any job -- and any case -- is reproducible alone.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Union
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_dir, atomic_path, write_text
+from ..dataset import Dataset, DatasetWriter
+from ..errors import InputError
+from ..io import read_image, read_label, write_image, write_label
+from ..seeding import rng_for
+from .grading import GRADE_COLUMNS, grade_case
+from .registry import SR_NAME, apply, get_model, level_params
+from .resolution import downsample_labels, modcrop
+
+PathLike = Union[str, os.PathLike]
+log = logging.getLogger(__name__)
+
+PAIRS = "pairs.csv"
+GRADING = "grading.csv"
+INFO = "degradation.json"
+PAIR_COLUMNS = ("case_id", "modality", "degradation", "level", "degraded", "reference", "label", "reference_label",
+                "spacing_mm", "reference_spacing_mm", "class_label", "params")
+ID_COLUMNS = ["source", "modality", "split", "degradation", "level", "case_id", "class_label"]
+
+
+def _fmt(values) -> str:
+    return "x".join(f"{v:g}" for v in values)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def degrade_dataset(clean_dir: PathLike, out_dir: PathLike, *, degradation: str, level: str, seed: int,
+                    source: str | None = None, split: str | None = None,
+                    overrides: Mapping | None = None) -> pd.DataFrame:
+    """Degrade every case of the dataset ``clean_dir`` and write the paired folder ``out_dir`` atomically.
+
+    Parameters
+    ----------
+    clean_dir : path
+        A mira dataset folder (``manifest.csv``...), e.g. ``results/data/phantom/ct/test``.
+    out_dir : path
+        The paired folder to write (module docstring).
+    degradation, level : str
+        Registry name and level (``mild``/``moderate``/``severe``, or ``x<scale>`` for ``downsample``).
+    seed : int
+        The global seed (``config.seed``).
+    source, split : str, optional
+        Names for the manifest and the random streams (default: those recorded in the clean manifest).
+    overrides : mapping, optional
+        ``degrade.parameters`` of the config.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The grading rows (also written to ``grading.csv``).
+
+    Raises
+    ------
+    ConfigError
+        If ``degradation`` does not apply to the dataset's modality.
+    """
+    ds = Dataset(clean_dir)
+    if not ds.records:
+        raise InputError(f"{clean_dir}: dataset has no cases to degrade")
+    modality = ds.modality
+    model = get_model(degradation, modality)  # fails early with a clear message
+    params = level_params(degradation, modality, level, overrides)
+    source = source or ds.records[0].source
+    split = split or ds.records[0].split
+    is_sr = degradation == SR_NAME
+    rows, pair_rows = [], []
+    with atomic_dir(out_dir) as tmp:
+        writer = DatasetWriter(tmp, source, modality, split, ds.legend)
+        (tmp / "clean").mkdir()
+        if is_sr:
+            (tmp / "clean_labels").mkdir()
+        for rec in ds.records:
+            case = ds.load(rec)
+            rng = rng_for(seed, "degrade", source, modality, degradation, level, rec.case_id)
+            out = apply(degradation, case.image, level, rng, modality=modality, spacing=case.spacing,
+                        overrides=overrides)
+            if is_sr:
+                scale = int(out.params["scale"])
+                lr_label = downsample_labels(case.label, scale) if case.label is not None else None
+                hr_label = modcrop(case.label, scale) if case.label is not None else None
+            else:
+                lr_label = hr_label = case.label
+            new = writer.add(rec.case_id, out.image.astype(np.float32), out.spacing, label=lr_label,
+                             class_label=rec.class_label)
+            ref_rel = f"clean/{rec.case_id}.nii.gz"
+            write_image(tmp / ref_rel, out.reference.astype(np.float32), out.reference_spacing)
+            ref_lab_rel = new.label
+            if is_sr and hr_label is not None:
+                ref_lab_rel = f"clean_labels/{rec.case_id}.nii.gz"
+                write_label(tmp / ref_lab_rel, hr_label, out.reference_spacing)
+            pair_rows.append({
+                "case_id": rec.case_id, "modality": modality, "degradation": degradation, "level": level,
+                "degraded": new.image, "reference": ref_rel, "label": new.label, "reference_label": ref_lab_rel,
+                "spacing_mm": _fmt(out.spacing), "reference_spacing_mm": _fmt(out.reference_spacing),
+                "class_label": rec.class_label, "params": json.dumps(out.params, default=_json_default, sort_keys=True),
+            })
+            grade = grade_case(out, case.image, case.label, ds.legend)
+            rows.append({"source": source, "modality": modality, "split": split, "degradation": degradation,
+                         "level": level, "case_id": rec.case_id, "class_label": rec.class_label, **grade})
+            log.info("%s %s/%s %s: %s=%s -> %s (intended %s)", modality, degradation, level, rec.case_id,
+                     grade["measure"], _short(grade[grade["measure"]]), grade["grade"], grade["intended"] or "-")
+        writer.close()
+        buf = _io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(PAIR_COLUMNS), lineterminator="\n")
+        w.writeheader()
+        w.writerows(pair_rows)
+        write_text(tmp / PAIRS, buf.getvalue())
+        table = pd.DataFrame(rows, columns=ID_COLUMNS + GRADE_COLUMNS)
+        with atomic_path(tmp / GRADING) as t:
+            table.to_csv(t, index=False)
+        info = {"degradation": degradation, "modality": modality, "level": level, "measure": model.measure,
+                "summary": model.summary, "parameters": params, "seed": int(seed), "source": source, "split": split,
+                "input": str(clean_dir), "cases": len(ds.records)}
+        write_text(tmp / INFO, json.dumps(info, indent=2, default=_json_default) + "\n")
+    return table
+
+
+def _short(v) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+@dataclass
+class Pair:
+    """One loaded pair: degraded image, clean reference, label maps, spacings and parameters."""
+
+    case_id: str
+    degraded: np.ndarray
+    reference: np.ndarray
+    spacing: tuple[float, ...]
+    reference_spacing: tuple[float, ...]
+    label: np.ndarray | None
+    reference_label: np.ndarray | None
+    params: dict
+    class_label: int
+
+
+class PairedDataset:
+    """A paired folder opened for reading (module docstring): ``len()``, iteration, :meth:`load`."""
+
+    def __init__(self, folder: PathLike):
+        self.folder = Path(folder)
+        path = self.folder / PAIRS
+        if not path.is_file():
+            raise InputError(f"{path}: no pairs.csv (is {self.folder} a degraded dataset folder?)")
+        with open(path, newline="", encoding="utf-8") as fh:
+            self.rows = list(csv.DictReader(fh))
+        missing = [c for c in PAIR_COLUMNS if self.rows and c not in self.rows[0]]
+        if missing:
+            raise InputError(f"{path}: missing columns {missing}")
+        info = self.folder / INFO
+        self.info: dict = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+        self.dataset = Dataset(self.folder)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Pair]:
+        for row in self.rows:
+            yield self.load(row)
+
+    def grading(self) -> pd.DataFrame:
+        """The folder's grading table."""
+        return pd.read_csv(self.folder / GRADING)
+
+    def load(self, row: Mapping[str, str]) -> Pair:
+        deg, sp = read_image(self.folder / row["degraded"])
+        ref, rsp = read_image(self.folder / row["reference"])
+        lab = read_label(self.folder / row["label"])[0] if row["label"] else None
+        rlab = read_label(self.folder / row["reference_label"])[0] if row["reference_label"] else None
+        return Pair(case_id=row["case_id"], degraded=deg, reference=ref, spacing=sp, reference_spacing=rsp,
+                    label=lab, reference_label=rlab, params=json.loads(row["params"]),
+                    class_label=int(row["class_label"]))
