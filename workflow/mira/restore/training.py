@@ -1,0 +1,653 @@
+"""One training loop for every restoration network (DnCNN, SRCNN, EDSR-style).
+
+Data
+    Images come from dataset folders of the **training split** (the validation split for validation);
+    the test split is never read. Degraded inputs are made on the fly with the degradation stage's own
+    physics (:func:`mira.degrade.apply`), never from the degraded test folders:
+
+    * denoising (DnCNN): each training image is degraded ``copies`` times, each time with a noise model
+      drawn from the modality's noise specs and a level drawn log-uniformly from the spec's range
+      (blind training over a range of noise levels; e.g. CT low-dose from 2e3 to 8e5 photons/ray);
+    * super-resolution: each image is downsampled by ``scale`` exactly as the test inputs are
+      (``mira.degrade.apply("downsample", ...)``; SRCNN gets its bicubic upsampling).
+
+    Validation images are degraded at the calibrated mild/moderate/severe levels (denoising) or at
+    the scale (SR), with fixed generators.
+
+Loop
+    Random patches (``patch_size`` px on the target grid) with random flips/rot90 (the 8 dihedral
+    transforms, applied identically to input and target), mini-batches of ``batch_size``, Adam.
+    An epoch is ``steps_per_epoch`` steps followed by the validation PSNR (mira.metrics.psnr, the
+    modality's fixed window). Learning rate: a cosine from ``lr`` to ``lr * min_lr_factor`` over the
+    wall-time budget (its position is the elapsed fraction of the budget, so load spikes on a shared
+    machine do not distort it) or, without a budget, over ``epochs * steps_per_epoch`` steps. Training
+    stops after ``epochs`` epochs, after ``patience`` epochs without a better validation PSNR (early
+    stopping), or when the wall-time budget is spent (checked after every step). The weights of the
+    best validation epoch are saved. ``planned_epochs`` in the log and sidecar is the running estimate
+    of the epochs that fit the budget.
+
+Determinism
+    Weights are initialised under ``torch.manual_seed(derive_seed(seed, ...))`` inside
+    :func:`torch.random.fork_rng` (the global stream is left untouched); patches, augmentations and
+    degradations come from :func:`mira.seeding.rng_for` generators; ``torch.use_deterministic_algorithms``
+    is on during training. With ``budget_s: 0`` (epochs decide) the run is bit-identical on the CPU for a
+    given seed, thread count and settings (tested). A wall-time budget makes the number of epochs and
+    the learning-rate schedule depend on the machine's speed and load, so budgeted runs are
+    reproducible only up to that: the sidecar and ``history.csv`` record the epochs, steps and rates
+    actually used. GPU training is not bit-reproducible (cuDNN).
+
+Outputs (:func:`train_restorer`)
+    ``model.pt`` (state dict), ``model.json`` (sidecar: architecture and parameters, task, scale,
+    modalities, data with every case id, noise specs, seed, training settings, epochs, wall and CPU
+    time, best validation PSNR, stop reason) and optionally ``history.csv`` (one row per epoch).
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io as _io
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path, write_text
+from ..dataset import Dataset
+from ..errors import ConfigError, InputError, ParameterError
+from ..metrics.fidelity import psnr
+from ..modalities import get_profile
+from ..seeding import derive_seed, rng_for
+from .inference import forward_unit, prepare_input, resolve_device, sidecar_path
+from .interpolation import check_scale
+from .models import ARCHITECTURES, build_model, count_parameters
+from .noise_models import window_denormalise, window_normalise
+
+PathLike = Union[str, os.PathLike]
+log = logging.getLogger(__name__)
+
+#: Noise models DnCNN is trained on per modality when the config gives none: the degradation and
+#: the parameter varied. Without a ``range`` the parameter is drawn log-uniformly between the
+#: degradation stage's calibrated mild and severe values widened by :data:`RANGE_MARGIN` on each side
+#: (so the range follows :mod:`mira.degrade.levels`).
+DEFAULT_TRAIN_NOISE: dict[str, list[dict[str, Any]]] = {
+    "ct": [{"degradation": "low_dose", "parameter": "incident_photons"}],
+    "mri": [{"degradation": "rician_noise", "parameter": "sigma"}],
+    "xray": [{"degradation": "quantum_noise", "parameter": "photons_per_pixel"}],
+    "us": [{"degradation": "speckle", "parameter": "looks"}],
+}
+RANGE_MARGIN = 1.5
+HISTORY_COLUMNS = ("epoch", "steps", "lr", "train_loss", "val_psnr_db", "elapsed_s", "planned_epochs")
+VAL_LEVELS = ("mild", "moderate", "severe")
+
+
+@dataclass
+class TrainSettings:
+    """Training hyper-parameters (config ``restore.training`` merged with ``restore.models.<arch>``).
+
+    Attributes
+    ----------
+    budget_s : float
+        Wall-time budget of the loop (steps + validation), seconds; 0 = none (``epochs`` decides).
+    epochs : int
+        Maximal number of epochs.
+    steps_per_epoch : int
+        Optimiser steps between two validations.
+    patch_size : int
+        Patch side on the target (high-resolution) grid, pixels; rounded down to a multiple of the scale.
+    batch_size : int
+        Patches per step.
+    lr : float
+        Adam learning rate at the start.
+    min_lr_factor : float
+        Final learning rate of the cosine schedule as a fraction of ``lr``.
+    patience : int
+        Early stopping: epochs without a better validation PSNR before stopping.
+    loss : str
+        ``"mse"``, ``"l1"`` or ``"nmse"``: the MSE of each training image divided by its noise variance
+        (denoising; 1 for super-resolution), so every noise level weighs the same, as in the mean
+        PSNR gain, instead of the strongest noise dominating the loss.
+    copies : int
+        Denoising: noisy versions of each training image (each at its own random level).
+    val_cases : int
+        Validation images per modality (the first ones of the val split).
+    threads : int
+        torch CPU threads.
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    budget_clock : str
+        ``"wall"`` (default): ``budget_s`` is wall-clock time; ``"cpu"``: process CPU time (all threads),
+        which gives a network the same compute on a loaded machine as on an idle one (on an idle
+        machine with 1 thread the two are the same).
+    bn_batches : int
+        Batches used to recompute batch-norm statistics before every validation (0: keep the running
+        averages); see :func:`recalibrate_batch_norm`.
+    """
+
+    budget_s: float = 120.0
+    epochs: int = 100
+    steps_per_epoch: int = 40
+    patch_size: int = 48
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr_factor: float = 0.05
+    patience: int = 10
+    loss: str = "mse"
+    copies: int = 4
+    val_cases: int = 4
+    threads: int = 1
+    device: str = "cpu"
+    bn_batches: int = 8
+    budget_clock: str = "wall"
+
+    def check(self) -> "TrainSettings":
+        if self.budget_s < 0 or self.epochs < 1 or self.steps_per_epoch < 1 or self.batch_size < 1:
+            raise ParameterError(f"training needs budget_s >= 0 and epochs, steps_per_epoch, batch_size >= 1: {self}")
+        if self.patch_size < 8 or self.lr <= 0 or not 0 < self.min_lr_factor <= 1 or self.patience < 1:
+            raise ParameterError(f"training needs patch_size >= 8, lr > 0, 0 < min_lr_factor <= 1, patience >= 1: {self}")
+        if self.loss not in ("mse", "nmse", "l1"):
+            raise ParameterError(f"training loss must be 'mse', 'nmse' or 'l1', got {self.loss!r}")
+        if self.budget_clock not in ("wall", "cpu"):
+            raise ParameterError(f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
+        if self.copies < 1 or self.val_cases < 1 or self.threads < 1 or self.bn_batches < 0:
+            raise ParameterError(f"training needs copies, val_cases, threads >= 1: {self}")
+        return self
+
+
+_SETTING_KEYS = {f for f in TrainSettings.__dataclass_fields__}
+
+
+def split_model_config(architecture: str, section: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Split a ``restore.models.<arch>`` mapping into (architecture parameters, training overrides)."""
+    arch_params = {k: v for k, v in section.items() if k not in _SETTING_KEYS}
+    train = {k: v for k, v in section.items() if k in _SETTING_KEYS}
+    return arch_params, train
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Image:
+    case_id: str
+    source: str
+    modality: str
+    image: np.ndarray          # 2D, native units
+    spacing: tuple[float, ...]
+
+
+@dataclass
+class _Sample:
+    """One training/validation pair: network input and target (working scale), plus the native target."""
+
+    inp: np.ndarray
+    target: np.ndarray
+    modality: str
+    target_native: np.ndarray | None = None
+    tag: str = ""
+    weight: float = 1.0
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_images(dirs: Sequence[PathLike], part: str, limit_per_modality: int | None = None
+                 ) -> tuple[list[_Image], list[dict]]:
+    images: list[_Image] = []
+    provenance: list[dict] = []
+    if not dirs:
+        raise InputError(f"no {part} dataset folders given")
+    for d in dirs:
+        ds = Dataset(d)
+        if part == "train" and any(r.split == "test" for r in ds.records):
+            raise InputError(f"{d}: training data must not come from a test split")
+        recs = ds.records[:limit_per_modality] if limit_per_modality else ds.records
+        if not recs:
+            raise InputError(f"{d}: the {part} dataset has no cases")
+        for rec in recs:
+            case = ds.load(rec)
+            slices = [case.image] if case.image.ndim == 2 else list(case.image)
+            sp = tuple(case.spacing[-2:])
+            for k, sl in enumerate(slices):
+                cid = rec.case_id if len(slices) == 1 else f"{rec.case_id}#z{k}"
+                images.append(_Image(cid, rec.source, rec.modality, np.asarray(sl, dtype=np.float64), sp))
+        provenance.append({"dir": str(d), "source": recs[0].source, "modality": recs[0].modality,
+                           "split": recs[0].split, "cases": [r.case_id for r in recs],
+                           "manifest_sha256": _sha256(Path(d) / "manifest.csv")})
+    return images, provenance
+
+
+def noise_specs_for(modality: str, specs: Mapping[str, Any] | None = None) -> list[dict]:
+    """The DnCNN training noise specs of ``modality``: from ``specs`` (config) or :data:`DEFAULT_TRAIN_NOISE`."""
+    from ..degrade import get_model
+
+    mod = get_profile(modality).name
+    chosen = (specs or {}).get(mod)
+    chosen = DEFAULT_TRAIN_NOISE.get(mod, []) if chosen is None else chosen
+    if not chosen:
+        raise ConfigError(f"config key restore.train_noise.{mod}: no noise model to train a denoiser on")
+    out = []
+    for i, spec in enumerate(chosen):
+        where = f"config key restore.train_noise.{mod}[{i}]"
+        for key in ("degradation", "parameter"):
+            if key not in spec:
+                raise ConfigError(f"{where}: missing {key!r}")
+        try:
+            model = get_model(spec["degradation"], mod)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if spec["parameter"] not in model.defaults:
+            raise ConfigError(f"{where}: {spec['degradation']} has no parameter {spec['parameter']!r} "
+                              f"(known: {sorted(model.defaults)})")
+        rng_ = spec.get("range") or _level_range(spec["degradation"], spec["parameter"], mod, where)
+        lo, hi = (float(v) for v in rng_)
+        if not 0 < lo <= hi:
+            raise ConfigError(f"{where}: range must be [low, high] with 0 < low <= high, got {spec['range']}")
+        out.append({"degradation": spec["degradation"], "parameter": spec["parameter"], "range": [lo, hi]})
+    return out
+
+
+def _level_range(degradation: str, parameter: str, modality: str, where: str) -> list[float]:
+    """Mild..severe values of a calibrated parameter, widened by RANGE_MARGIN (looks: at least 1)."""
+    from ..degrade import LEVEL_NAMES, level_params
+
+    values = [level_params(degradation, modality, lv).get(parameter) for lv in LEVEL_NAMES]
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in values):
+        raise ConfigError(f"{where}: {degradation}.{parameter} has no positive calibrated levels; give a range")
+    lo, hi = min(values) / RANGE_MARGIN, max(values) * RANGE_MARGIN
+    if isinstance(values[0], int):
+        lo = max(1.0, lo)
+    return [float(lo), float(hi)]
+
+
+def _draw_noise(spec: dict, modality: str, rng: np.random.Generator) -> dict:
+    from ..degrade import level_params
+
+    lo, hi = spec["range"]
+    value = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    params = level_params(spec["degradation"], modality, "moderate")
+    default = params.get(spec["parameter"])
+    params[spec["parameter"]] = int(round(value)) if isinstance(default, (int, np.integer)) else value
+    return params
+
+
+def _denoise_samples(images: list[_Image], specs: dict[str, list[dict]], copies: int, seed: int, arch: str
+                     ) -> list[_Sample]:
+    from ..degrade import apply
+
+    out = []
+    for im in images:
+        for c in range(copies):
+            rng = rng_for(seed, "restore-train", arch, im.source, im.modality, im.case_id, c)
+            sp = specs[im.modality][int(rng.integers(len(specs[im.modality])))]
+            params = _draw_noise(sp, im.modality, rng)
+            deg = apply(sp["degradation"], im.image, params, rng, modality=im.modality, spacing=im.spacing)
+            inp, tgt = window_normalise(deg.image, im.modality), window_normalise(deg.reference, im.modality)
+            noise_var = float(np.mean((inp - tgt) ** 2))
+            out.append(_Sample(inp, tgt, im.modality, tag=f"{sp['degradation']}:{sp['parameter']}={params[sp['parameter']]:.4g}",
+                               weight=1.0 / max(noise_var, 1e-8)))
+    return out
+
+
+def _denoise_val(images: list[_Image], specs: dict[str, list[dict]], seed: int, arch: str) -> list[_Sample]:
+    from ..degrade import apply
+
+    out = []
+    for im in images:
+        for sp in specs[im.modality]:
+            for level in VAL_LEVELS:
+                rng = rng_for(seed, "restore-val", arch, im.source, im.modality, im.case_id, sp["degradation"], level)
+                deg = apply(sp["degradation"], im.image, level, rng, modality=im.modality, spacing=im.spacing)
+                out.append(_Sample(prepare_input(arch, deg.image, im.modality), window_normalise(deg.reference, im.modality),
+                                   im.modality, target_native=deg.reference, tag=f"{sp['degradation']}/{level}"))
+    return out
+
+
+def _sr_samples(images: list[_Image], scale: int, arch: str, native: bool = False) -> list[_Sample]:
+    from ..degrade import apply
+
+    out = []
+    for im in images:
+        deg = apply("downsample", im.image, f"x{scale}", None, modality=im.modality, spacing=im.spacing)
+        inp = prepare_input(arch, deg.image, im.modality, scale)
+        out.append(_Sample(inp, window_normalise(deg.reference, im.modality), im.modality,
+                           target_native=deg.reference if native else None, tag=f"x{scale}"))
+    return out
+
+
+class PatchSampler:
+    """Draws random aligned (input, target) patches with random dihedral transforms.
+
+    ``factor`` is the target/input grid ratio (1 for DnCNN and SRCNN, ``scale`` for EDSR); target
+    patches are ``patch`` pixels, input patches ``patch // factor``.
+    """
+
+    def __init__(self, samples: Sequence[_Sample], patch: int, factor: int, rng: np.random.Generator):
+        self.samples = list(samples)
+        self.factor = int(factor)
+        self.patch = (int(patch) // self.factor) * self.factor
+        self.rng = rng
+        small = [s for s in self.samples if min(s.inp.shape) < self.patch // self.factor]
+        if small:
+            raise ParameterError(f"patch_size {patch} does not fit image(s) of input shape {small[0].inp.shape}")
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` patches: inputs ``(n, 1, p_in, p_in)``, targets ``(n, 1, p, p)`` and sample weights ``(n,)``."""
+        p_in = self.patch // self.factor
+        xs, ys, ws = [], [], []
+        for _ in range(n):
+            s = self.samples[int(self.rng.integers(len(self.samples)))]
+            i = int(self.rng.integers(s.inp.shape[0] - p_in + 1))
+            j = int(self.rng.integers(s.inp.shape[1] - p_in + 1))
+            k = int(self.rng.integers(8))
+            x = s.inp[i:i + p_in, j:j + p_in]
+            y = s.target[i * self.factor:i * self.factor + self.patch, j * self.factor:j * self.factor + self.patch]
+            x, y = np.rot90(x, k % 4), np.rot90(y, k % 4)
+            if k >= 4:
+                x, y = x[:, ::-1], y[:, ::-1]
+            xs.append(x)
+            ys.append(y)
+            ws.append(s.weight)
+        w = np.asarray(ws, dtype=np.float32)
+        return (np.ascontiguousarray(np.stack(xs)[:, None], dtype=np.float32),
+                np.ascontiguousarray(np.stack(ys)[:, None], dtype=np.float32), w / w.mean())
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(module: torch.nn.Module, sampler: "PatchSampler", batches: int, batch_size: int,
+                           device: torch.device) -> bool:
+    """Recompute batch-norm population statistics on fresh training batches ("precise BN").
+
+    The running averages lag behind a network that is still changing quickly, which makes
+    eval-mode outputs (validation, inference) worse than the training loss suggests; averaging the
+    batch statistics of ``batches`` batches of the current network removes that lag. Returns False
+    when the network has no batch norm.
+    """
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return False
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    module.train()
+    for _ in range(batches):
+        xb, _, _ = sampler.batch(batch_size)
+        module(torch.from_numpy(xb).to(device))
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    module.eval()
+    return True
+
+
+def validation_psnr(module: torch.nn.Module, samples: Sequence[_Sample], device: torch.device) -> float:
+    """Mean PSNR (dB, modality's fixed window) of the network's outputs on the validation samples."""
+    outs = forward_unit(module, [s.inp for s in samples], device)
+    vals = []
+    for s, o in zip(samples, outs):
+        prof = get_profile(s.modality)
+        restored = prof.clip(window_denormalise(o, s.modality))
+        ref = s.target_native if s.target_native is not None else window_denormalise(s.target, s.modality)
+        vals.append(min(psnr(ref, restored, s.modality), 100.0))
+    return float(np.mean(vals))
+
+
+# ---- the loop ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns: the best network and the run's record."""
+
+    module: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_psnr_db: float = float("-inf")
+    epochs: int = 0
+    planned_epochs: int = 0
+    steps: int = 0
+    stopped_by: str = ""
+    wall_time_s: float = 0.0
+    cpu_time_s: float = 0.0
+
+
+class _Deterministic:
+    """Deterministic algorithms on (warn only where an op has none) and denormals flushed, for the loop only."""
+
+    def __enter__(self):
+        self.prev = torch.are_deterministic_algorithms_enabled()
+        self.prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_flush_denormal(True)  # tiny gradients late in training otherwise slow the CPU down
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.prev, warn_only=self.prev_warn)
+        torch.set_flush_denormal(False)
+        return False
+
+
+def fit(module: torch.nn.Module, sampler: PatchSampler, val: Sequence[_Sample], settings: TrainSettings, *,
+        seed: int, device: torch.device, logger: logging.Logger | None = None, label: str = "") -> TrainResult:
+    """Train ``module`` in place (see the module docstring) and load the best validation weights into it."""
+    lg = logger or log
+    s = settings.check()
+    module.to(device)
+    opt = torch.optim.Adam(module.parameters(), lr=s.lr)
+
+    def loss_fn(out, y, w):
+        err = (out - y) ** 2 if s.loss in ("mse", "nmse") else (out - y).abs()
+        per_sample = err.mean(dim=(1, 2, 3))
+        return (per_sample * w).mean() if s.loss == "nmse" else per_sample.mean()
+
+    plan = {"epochs": s.epochs}
+    now = time.process_time if s.budget_clock == "cpu" else time.perf_counter
+    clock = {"t0": now()}
+    total_steps = s.epochs * s.steps_per_epoch
+
+    def lr_factor(step: int) -> float:
+        # cosine from 1 to min_lr_factor over the budget (wall time) or, without one, over the epochs
+        if s.budget_s:
+            t = min(1.0, (now() - clock["t0"]) / s.budget_s)
+        else:
+            t = min(1.0, step / max(1, total_steps))
+        return s.min_lr_factor + (1 - s.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    res = TrainResult(module=module)
+    best_state = copy.deepcopy(module.state_dict())
+    bad = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    clock["t0"] = now()
+    out_of_time = False
+    epoch = 0
+    while True:
+        epoch += 1
+        module.train()
+        losses = []
+        for _ in range(s.steps_per_epoch):
+            xb, yb, wb = sampler.batch(s.batch_size)
+            x, y, w = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device), torch.from_numpy(wb).to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(module(x), y, w)
+            loss.backward()
+            opt.step()
+            sched.step()
+            res.steps += 1
+            losses.append(float(loss.detach()))
+            if s.budget_s and now() - clock["t0"] >= s.budget_s:
+                out_of_time = True
+                break
+        recalibrate_batch_norm(module, sampler, s.bn_batches, s.batch_size, device)
+        val_psnr = validation_psnr(module, val, device)
+        elapsed = time.perf_counter() - t0
+        spent = now() - clock["t0"]
+        if s.budget_s:
+            # estimate: the epochs that fit the budget at the mean epoch time so far (for the log)
+            fit_more = math.floor(max(0.0, s.budget_s - spent) / max(spent / epoch, 1e-9))
+            plan["epochs"] = int(max(epoch, min(s.epochs, epoch + fit_more)))
+        row = {"epoch": epoch, "steps": res.steps, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+               "val_psnr_db": val_psnr, "elapsed_s": elapsed, "planned_epochs": int(plan["epochs"])}
+        res.history.append(row)
+        if val_psnr > res.best_val_psnr_db:
+            res.best_val_psnr_db, res.best_epoch, bad = val_psnr, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            bad += 1
+        lg.info("%sepoch %d/%d: loss %.3g, val PSNR %.2f dB (best %.2f @ %d), lr %.2g, %.1f s%s", label, epoch,
+                plan["epochs"], row["train_loss"], val_psnr, res.best_val_psnr_db, res.best_epoch, row["lr"], elapsed,
+                f" ({spent:.1f} of {s.budget_s:g} s {s.budget_clock})" if s.budget_s else "")
+        if out_of_time:
+            res.stopped_by = "budget"
+        elif bad >= s.patience:
+            res.stopped_by = "early_stopping"
+        elif epoch >= s.epochs:
+            res.stopped_by = "epochs"
+        if res.stopped_by:
+            break
+    module.load_state_dict(best_state)
+    module.eval()
+    res.epochs, res.planned_epochs = epoch, int(plan["epochs"])
+    res.wall_time_s, res.cpu_time_s = time.perf_counter() - t0, time.process_time() - c0
+    return res
+
+
+# ---- the pipeline entry point ----------------------------------------------------------------------
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_checkpoint(module: torch.nn.Module, meta: Mapping[str, Any], path: PathLike) -> None:
+    """Write the state dict to ``path`` (``.pt``) and ``meta`` to the JSON sidecar beside it, atomically.
+
+    ``meta`` needs at least ``architecture``, ``params``, ``task`` and ``scale`` (see
+    :func:`mira.restore.inference.load_model`).
+    """
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp)
+    write_text(sidecar_path(out), json.dumps(dict(meta), indent=2, default=_json_default) + "\n")
+
+
+def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: Sequence[PathLike],
+                   out_model: PathLike, *, seed: int, scale: int = 1, arch_params: Mapping[str, Any] | None = None,
+                   settings: TrainSettings | Mapping[str, Any] | None = None,
+                   train_noise: Mapping[str, Any] | None = None, history_csv: PathLike | None = None,
+                   logger: logging.Logger | None = None) -> dict:
+    """Train one network on dataset folders and write ``out_model`` (.pt) plus its JSON sidecar.
+
+    Parameters
+    ----------
+    architecture : str
+        ``"dncnn"``, ``"srcnn"`` or ``"edsr"``.
+    train_dirs, val_dirs : sequence of path
+        Dataset folders of the training and validation splits (one per modality; several pool them).
+    out_model : path
+        Checkpoint path (``model.pt``); the sidecar is written beside it (``model.json``).
+    seed : int
+        The global seed; every generator is derived from it, the architecture and the scale.
+    scale : int
+        Super-resolution factor (2..8); must be 1 (default) for DnCNN.
+    arch_params : mapping
+        Architecture parameters (see :mod:`mira.restore.models`).
+    settings : TrainSettings or mapping
+        Training hyper-parameters.
+    train_noise : mapping, optional
+        DnCNN noise specs per modality (``restore.train_noise``; default :data:`DEFAULT_TRAIN_NOISE`).
+    history_csv : path, optional
+        Where to write one row per epoch.
+
+    Returns
+    -------
+    dict
+        The sidecar.
+    """
+    lg = logger or log
+    arch = str(architecture).lower()
+    if arch not in ARCHITECTURES:
+        raise ParameterError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    task = ARCHITECTURES[arch]
+    if task == "sr":
+        scale = check_scale(scale)
+    elif scale != 1:
+        raise ParameterError(f"{arch} is a denoiser: scale must be 1, got {scale}")
+    s = settings if isinstance(settings, TrainSettings) else TrainSettings(**dict(settings or {}))
+    s.check()
+    torch.set_num_threads(int(s.threads))
+    device = resolve_device(s.device)
+    t_prep = time.perf_counter()
+
+    train_imgs, train_prov = _load_images(train_dirs, "train")
+    val_imgs, val_prov = _load_images(val_dirs, "val", limit_per_modality=s.val_cases)
+    train_ids = {(im.source, im.case_id) for im in train_imgs}
+    leaked = sorted(c for src, c in {(im.source, im.case_id) for im in val_imgs} if (src, c) in train_ids)
+    if leaked:
+        raise InputError(f"validation cases {leaked[:5]} also appear in the training data")
+    modalities = sorted({im.modality for im in train_imgs})
+    if sorted({im.modality for im in val_imgs}) != modalities:
+        raise InputError(f"training modalities {modalities} and validation modalities "
+                         f"{sorted({im.modality for im in val_imgs})} differ")
+    key = (arch, f"x{scale}" if task == "sr" else "-".join(modalities))
+    if task == "denoise":
+        specs = {m: noise_specs_for(m, train_noise) for m in modalities}
+        samples = _denoise_samples(train_imgs, specs, s.copies, seed, arch)
+        val = _denoise_val(val_imgs, specs, seed, arch)
+        factor = 1
+    else:
+        specs = {}
+        samples = _sr_samples(train_imgs, scale, arch)
+        val = _sr_samples(val_imgs, scale, arch, native=True)
+        factor = scale if arch == "edsr" else 1
+    prep_s = time.perf_counter() - t_prep
+    lg.info("%s %s: %d training samples from %d images, %d validation images, data prepared in %.1f s",
+            arch, key[1], len(samples), len(train_imgs), len(val), prep_s)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "restore-init", *key) % (2 ** 63))
+        module = build_model(arch, arch_params, scale=scale)
+    sampler = PatchSampler(samples, s.patch_size, factor, rng_for(seed, "restore-patches", *key))
+    lg.info("%s: %d parameters, device %s, %d threads, budget %s", arch, count_parameters(module), device,
+            torch.get_num_threads(), f"{s.budget_s:g} s" if s.budget_s else "none")
+    with _Deterministic():
+        res = fit(module, sampler, val, s, seed=seed, device=device, logger=lg, label=f"{arch} {key[1]} ")
+    meta = {
+        "architecture": arch, "params": dict(arch_params or {}), "task": task, "scale": int(scale),
+        "modalities": modalities,
+        "normalisation": {m: list(get_profile(m).metric_window) for m in modalities},
+        "data": {"train": train_prov, "val": val_prov, "train_samples": len(samples), "val_samples": len(val)},
+        "noise": specs if task == "denoise" else {m: [{"degradation": "downsample", "level": f"x{scale}"}] for m in modalities},
+        "seed": int(seed), "training": asdict(s), "parameters": count_parameters(module),
+        "epochs": res.epochs, "planned_epochs": res.planned_epochs, "steps": res.steps, "best_epoch": res.best_epoch,
+        "best_val_psnr_db": round(res.best_val_psnr_db, 4),
+        "final_val_psnr_db": round(res.history[-1]["val_psnr_db"], 4) if res.history else None,
+        "stopped_by": res.stopped_by, "wall_time_s": round(res.wall_time_s, 2), "cpu_time_s": round(res.cpu_time_s, 2),
+        "data_prep_s": round(prep_s, 2), "device": str(device), "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    save_checkpoint(module, meta, out_model)
+    if history_csv is not None:
+        buf = _io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
+        w.writeheader()
+        for row in res.history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        write_text(history_csv, buf.getvalue())
+    lg.info("%s %s: best val PSNR %.2f dB at epoch %d of %d (%s), %.1f s wall, %.1f s CPU", arch, key[1],
+            res.best_val_psnr_db, res.best_epoch, res.epochs, res.stopped_by, res.wall_time_s, res.cpu_time_s)
+    return meta
