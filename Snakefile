@@ -22,6 +22,10 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/augment.smk"
 include: "workflow/rules/degrade.smk"
+include: "workflow/rules/restore_common.smk"
+include: "workflow/rules/restore.smk"
+include: "workflow/rules/evaluate_common.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

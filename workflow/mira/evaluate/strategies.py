@@ -1,0 +1,148 @@
+"""Augmentation strategies compared by the strategy study, built from :mod:`mira.augment`.
+
+Every strategy stays inside the modality profile's limits (the transforms draw their ranges from
+:func:`mira.modalities.get_profile`, with the config's ``profiles:`` overrides):
+
+=============  =================================================================================
+strategy       what each training image gets
+=============  =================================================================================
+``none``       nothing (the baseline)
+``basic``      geometric: random affine (rotation, translation, scaling, shear at the profile
+               limits) and a left-right flip with probability 0.5
+``intensity``  one of contrast / brightness / gamma, Gaussian (Rician for MRI) noise with p = 0.5,
+               Gaussian blur with p = 0.3
+``advanced``   elastic B-spline deformation (p = 0.7, where the modality allows it), random
+               occlusion boxes (p = 0.5) and the modality's own transform (MRI bias field,
+               ultrasound speckle; p = 0.5)
+``mixup``      batch-level Mixup (Zhang et al. 2018), ``lam ~ Beta(alpha, alpha)``
+``cutmix``     batch-level CutMix (Yun et al. 2019)
+``policy``     the AutoAugment-style policy found by the augment stage's search
+               (``results/augment/policy/<modality>.json``)
+``gan``        synthetic images from the augment stage's DCGAN added to the training pool,
+               pseudo-labelled by the ``none`` classifier of the same size and seed (soft labels;
+               the GAN is unconditional, so it has no labels of its own)
+=============  =================================================================================
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from ..errors import InputError, ParameterError
+from ..modalities import ModalityProfile, get_profile
+
+PathLike = Union[str, os.PathLike]
+
+STRATEGIES: tuple[str, ...] = ("none", "basic", "intensity", "advanced", "mixup", "cutmix", "policy", "gan")
+
+DESCRIPTIONS = {
+    "none": "no augmentation (baseline)",
+    "basic": "geometric: affine at the profile limits + left-right flip",
+    "intensity": "contrast/brightness/gamma, noise, blur",
+    "advanced": "elastic (where allowed), occlusion, modality-specific (bias field / speckle)",
+    "mixup": "Mixup (batch level)",
+    "cutmix": "CutMix (batch level)",
+    "policy": "searched AutoAugment-style policy",
+    "gan": "DCGAN samples, pseudo-labelled by the baseline",
+}
+
+
+@dataclass
+class Strategy:
+    """One strategy: a per-sample ``transform(sample, rng)`` and/or a batch-level mix, or GAN data."""
+
+    name: str
+    transform: Callable[[Any, np.random.Generator], Any] | None = None
+    batch_mix: str | None = None
+    mix_alpha: float = 1.0
+    uses_gan: bool = False
+    detail: str = ""
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS.get(self.name, self.name) + (f" ({self.detail})" if self.detail else "")
+
+
+class _Identity:
+    def __call__(self, data, rng):
+        return data
+
+
+def load_policy(path: PathLike, modality: str | ModalityProfile):
+    """The best policy of an augment-stage search result JSON (identity if the baseline won).
+
+    Returns ``(policy, name)``.
+    """
+    from ..augment.policy import policy_from_dict
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no policy search result (run the augment_policy rule for this modality)")
+    try:
+        best = json.loads(p.read_text(encoding="utf-8")).get("best")
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}: not valid JSON ({exc})") from None
+    if not best or best.get("kind") == "none":
+        return _Identity(), "no_augmentation"
+    return policy_from_dict(best, modality=modality), str(best.get("name", "policy"))
+
+
+def build_strategy(name: str, modality: str | ModalityProfile, *, policy_path: PathLike | None = None,
+                   mixup_alpha: float = 0.4, cutmix_alpha: float = 1.0) -> Strategy:
+    """The :class:`Strategy` called ``name`` for a modality (module docstring).
+
+    Raises
+    ------
+    ParameterError
+        Unknown name, or ``policy`` without ``policy_path``.
+    """
+    from ..augment import (Compose, ElasticDeformation, OneOf, RandomAffine, RandomBiasField, RandomBlur,
+                           RandomBrightness, RandomContrast, RandomFlip, RandomGamma, RandomNoise, RandomOcclusion,
+                           RandomSpeckle)
+
+    prof = modality if isinstance(modality, ModalityProfile) else get_profile(modality)
+    allowed = set(prof.allowed_augmentations)
+    if name == "none":
+        return Strategy(name)
+    if name == "basic":
+        return Strategy(name, Compose([RandomAffine(modality=prof), RandomFlip(axes=(-1,), flip_probability=0.5, modality=prof)]))
+    if name == "intensity":
+        return Strategy(name, Compose([
+            OneOf([RandomContrast(modality=prof), RandomBrightness(modality=prof), RandomGamma(modality=prof)]),
+            RandomNoise(modality=prof, p=0.5), RandomBlur(modality=prof, p=0.3)]))
+    if name == "advanced":
+        steps: list = []
+        parts = []
+        if "elastic" in allowed and prof.elastic_max_displacement_mm > 0:
+            steps.append(ElasticDeformation(modality=prof, p=0.7))
+            parts.append("elastic")
+        if "occlusion" in allowed:
+            steps.append(RandomOcclusion(modality=prof, p=0.5))
+            parts.append("occlusion")
+        if "bias_field" in allowed and prof.bias_field_max > 0:
+            steps.append(RandomBiasField(modality=prof, p=0.5))
+            parts.append("bias field")
+        if "speckle" in allowed:
+            steps.append(RandomSpeckle(modality=prof, p=0.5))
+            parts.append("speckle")
+        return Strategy(name, Compose(steps) if steps else None, detail=" + ".join(parts))
+    if name == "mixup":
+        return Strategy(name, batch_mix="mixup", mix_alpha=float(mixup_alpha), detail=f"alpha {mixup_alpha:g}")
+    if name == "cutmix":
+        return Strategy(name, batch_mix="cutmix", mix_alpha=float(cutmix_alpha), detail=f"alpha {cutmix_alpha:g}")
+    if name == "policy":
+        if policy_path is None:
+            raise ParameterError("the 'policy' strategy needs the policy search result (policy_path)")
+        pol, pol_name = load_policy(policy_path, prof)
+        return Strategy(name, pol, detail=pol_name)
+    if name == "gan":
+        return Strategy(name, uses_gan=True)
+    raise ParameterError(f"unknown augmentation strategy {name!r} (known: {', '.join(STRATEGIES)})")
+
+
+__all__ = ["STRATEGIES", "DESCRIPTIONS", "Strategy", "build_strategy", "load_policy"]
