@@ -86,7 +86,7 @@ def model(results: Path, work: Path, cfg: dict, arch: str, target: str, budget_s
         return path
     rcfg = cfg["restore"]
     section = dict(rcfg["models"][arch])
-    from mira.restore.training import split_model_config
+    from mira.restore.settings import split_model_config
 
     params, overrides = split_model_config(arch, section)
     settings = {**rcfg["training"], **overrides}

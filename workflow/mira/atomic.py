@@ -2,18 +2,35 @@
 
 A job killed half-way (SIGKILL, node failure) must never leave a file that looks finished. Every
 writer in mira writes to a temporary sibling and renames it into place (``os.replace`` is atomic on
-POSIX within one file system).
+POSIX within one file system). A temporary sibling left by a killed job (``.<name>.<random>.tmp``)
+is removed when the same output is written again, so a resumed run leaves no litter.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator, Union
 
 PathLike = Union[str, os.PathLike]
+
+
+def _sweep_stale(parent: Path, pattern: str) -> None:
+    """Remove temporaries of an earlier, killed write of the same output (names matching ``pattern``).
+
+    Snakemake runs one job per output at a time, so a matching sibling cannot belong to a live writer.
+    """
+    rx = re.compile(pattern)
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            if rx.match(entry.name):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -31,7 +48,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(final.suffixes) or ""
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name.split('.')[0]}.", suffix=".tmp" + suffix, dir=final.parent)
+    stem = final.name.split(".")[0]
+    _sweep_stale(final.parent, rf"^\.{re.escape(stem)}\.[A-Za-z0-9_]{{8}}\.tmp{re.escape(suffix)}$")
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp" + suffix, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get ordinary permissions
@@ -51,6 +70,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(final.parent, rf"^\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -67,3 +87,20 @@ def write_text(path: PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_torch(path: PathLike, obj) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, with bytes that depend on ``obj`` only.
+
+    ``torch.save`` names the zip archive's records after the file it writes to; saving straight to
+    a random temporary name would give every run different bytes. The checkpoint is serialised in
+    memory instead (records under torch's fixed name for file-like targets) and written atomically.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())

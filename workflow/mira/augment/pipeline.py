@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text
+from ..atomic import atomic_path, write_text, write_torch
 from ..errors import InputError, ParameterError
 from ..modalities import ModalityProfile, get_profile
 from ..seeding import derive_seed, rng_for
@@ -179,7 +179,6 @@ def run_gan(train: PathLike, heldout: Sequence[PathLike], *, modality: str, seed
             lr: float = 2e-4, augment_copies: int = 8, n_samples: int = 64,
             instance_noise: float = 0.1) -> dict[str, Any]:
     """Train a DCGAN on the training split of one modality; save weights, sidecar, samples and a grid figure."""
-    import torch
 
     from ..atomic import atomic_dir
     from ..dataset import DatasetWriter
@@ -198,8 +197,7 @@ def run_gan(train: PathLike, heldout: Sequence[PathLike], *, modality: str, seed
                       batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, instance_noise=instance_noise)
     fake = generate(res.generator, n_samples, latent_dim, derive_seed(seed, "augment-gan-samples", modality))
     stats = gan_statistics(fake, x_real_train, x_heldout, modality, seed=gseed % (2 ** 32))
-    with atomic_path(out_model) as tmp:
-        torch.save(res.generator.state_dict(), tmp)
+    write_torch(out_model, res.generator.state_dict())
     fov_mm = [n * s for n, s in zip(tr[0].shape, tr[0].spacing)]
     spacing = tuple(f / image_size for f in fov_mm)
     sidecar = {

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ParameterError
+from ..seeding import deterministic_torch
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable
     cache = None if transform is not None else np.stack([encode(it) for it in items])
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), deterministic_torch():
         torch.manual_seed(seed % (2 ** 63))
         model = small_cnn(st.width, st.dropout)
         opt = torch.optim.Adam(model.parameters(), lr=st.lr, weight_decay=st.weight_decay)

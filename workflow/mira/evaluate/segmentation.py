@@ -36,9 +36,10 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from ..atomic import atomic_path, write_text
+from ..atomic import atomic_path, write_text, write_torch
 from ..errors import InputError, ParameterError
 from ..modalities import get_profile
+from ..seeding import deterministic_torch
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ def train_unet(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], modal
     rng = np.random.default_rng(seed)
     res = TrainedUNet(model=None, n_classes=n_classes)
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), deterministic_torch():
         torch.manual_seed(int(seed) % (2 ** 63))
         model = build_unet(n_classes, st.width, st.levels)
         model.levels = st.levels
@@ -288,7 +289,6 @@ def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, modality: str,
                        settings: Mapping[str, Any] | UNetSettings | None = None) -> dict[str, Any]:
     """Train the U-Net on a dataset folder's images and label maps; write weights, sidecar and history."""
     import pandas as pd
-    import torch
 
     from ..dataset import Dataset
     from ..seeding import derive_seed
@@ -308,8 +308,7 @@ def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, modality: str,
     tseed = derive_seed(seed, "evaluate-unet", modality)
     res = train_unet([c.image for c in cases], [c.label for c in cases], modality, n_classes=n_classes, seed=tseed,
                      settings=st, val_images=[c.image for c in vcases], val_labels=[c.label for c in vcases])
-    with atomic_path(out_model) as tmp:
-        torch.save(res.model.state_dict(), tmp)
+    write_torch(out_model, res.model.state_dict())
     sidecar = {
         "architecture": "unet", "reference": "Ronneberger et al. 2015 (scaled down)", "modality": modality,
         "params": {"n_classes": n_classes, "width": st.width, "levels": st.levels},

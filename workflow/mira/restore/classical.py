@@ -325,16 +325,37 @@ def denoise_bm3d(image: np.ndarray, modality: str, *, sigma: float | None = None
         BM3D parameter profile (``"np"`` normal, ``"refilter"``, ``"vn"``, ``"high"``, ``"deb"``).
     noise_model
         As in :func:`denoise_gaussian`.
+
+    Notes
+    -----
+    The ``bm3d`` binary runs on all cores by default and then sums in a varying order: four calls on
+    the same image gave four different outputs. It is run on one thread here, which makes it
+    bit-reproducible (and is what the pipeline's one-thread jobs get anyway).
     """
     import bm3d
+
+    prof = _bm3d_profile(profile)
 
     def core(u, s):
         if s <= 0:
             return u.copy()
-        return _slicewise(lambda x: np.asarray(bm3d.bm3d(x, sigma_psd=s, profile=profile,
+        return _slicewise(lambda x: np.asarray(bm3d.bm3d(x, sigma_psd=s, profile=prof,
                                                          stage_arg=bm3d.BM3DStages.ALL_STAGES), dtype=np.float64), u)
 
     return _run(core, image, modality, sigma, noise_model)
+
+
+def _bm3d_profile(name: str):
+    """The ``bm3d`` profile ``name`` (``np``, ``refilter``, ``vn``, ``high``, ``deb``...), single-threaded."""
+    import bm3d
+
+    classes = {"np": bm3d.BM3DProfile, "refilter": bm3d.BM3DProfileRefilter, "vn": bm3d.BM3DProfileVN,
+               "high": bm3d.BM3DProfileHigh, "deb": bm3d.BM3DProfileDeb, "lc": bm3d.BM3DProfileLC}
+    if name not in classes:
+        raise ParameterError(f"bm3d: unknown profile {name!r} (known: {', '.join(classes)})")
+    prof = classes[name]()
+    prof.num_threads = 1
+    return prof
 
 
 #: Registry of the classical denoisers: method name -> function.

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
 from . import METHODS, get_method
-from .training import TrainSettings, noise_specs_for, split_model_config
+from .settings import TrainSettings, noise_specs_for, split_model_config
 
 SR_DEGRADATION = "downsample"
 
