@@ -131,3 +131,20 @@ def test_profiles_limits_and_unknowns():
     with pytest.raises(ConfigError, match="rotaton"):
         get_profile("ct", {"rotaton": 1})
     assert np.array_equal(ct.clip(np.array([-5000.0, 0.0, 5000.0])), [-1024.0, 0.0, 3071.0])
+
+
+def test_rewriting_an_output_removes_what_a_killed_write_left(tmp_path):
+    # what a SIGKILL in the middle of atomic writes leaves: hidden temporaries beside the outputs
+    (tmp_path / ".model.a1b2c3d4.tmp.pt").write_bytes(b"half")
+    (tmp_path / ".x2.zz_9yy8x.tmp").mkdir()
+    (tmp_path / ".x2.zz_9yy8x.tmp" / "part.nii.gz").write_bytes(b"half")
+    keep = [tmp_path / ".model.a1b2c3d4.tmp.json", tmp_path / ".x20.a1b2c3d4.tmp", tmp_path / "model.pt.bak"]
+    for p in keep:
+        p.write_bytes(b"other output")
+    with atomic_path(tmp_path / "model.pt") as tmp:
+        tmp.write_bytes(b"weights")
+    with atomic_dir(tmp_path / "x2") as tmp:
+        (tmp / "a.txt").write_text("1")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["model.pt", "x2"] + [p.name for p in keep])
+    assert (tmp_path / "model.pt").read_bytes() == b"weights"

@@ -556,26 +556,9 @@ FIGURE_JOBS = {"overview_figure", "degrade_figure", "restore_figure", "restore_t
                "evaluate_figure_strategies", "evaluate_figure_dice", "figures"}
 
 
-def _snakefile():
-    """The Snakefile under test (env MIRA_TEST_SNAKEFILE overrides the repository's; MIRA_TEST_CONFIG the config)."""
-    import os
-    from conftest import REPO
-    path = os.environ.get("MIRA_TEST_SNAKEFILE", str(REPO / "Snakefile"))
-    text = open(path, encoding="utf-8").read()
-    if "evaluate.smk" not in text:
-        pytest.skip("the Snakefile does not include workflow/rules/evaluate.smk")
-    return path
-
-
 def _smk(work, *args):
-    import os
-    import subprocess
-    import sys
-    from conftest import TINY_CONFIG
-    config = os.environ.get("MIRA_TEST_CONFIG", str(TINY_CONFIG))
-    cmd = [sys.executable, "-m", "snakemake", "-s", _snakefile(), "--directory", str(work), "--configfile", config,
-           "--nolock", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"}, timeout=1500)
+    from conftest import run_snakemake
+    return run_snakemake(work, *args, cores=None, timeout=1500)
 
 
 def _jobs_run(proc) -> set[str]:
@@ -588,12 +571,8 @@ def _jobs_run(proc) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def tiny_eval_run(tmp_path_factory):
-    _snakefile()
-    work = tmp_path_factory.mktemp("tiny_eval")
-    proc = _smk(work, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return work
+def tiny_eval_run(tiny_run):
+    return tiny_run
 
 
 @pytest.mark.e2e
@@ -616,17 +595,32 @@ def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
 
 @pytest.mark.e2e
 def test_figures_target_redraws_figures_without_upstream_jobs(tiny_eval_run):
-    figs = sorted((tiny_eval_run / "results" / "figures" / "evaluate").rglob("*.png"))
-    assert len(figs) >= 6
-    overview = next((tiny_eval_run / "results" / "figures" / "overview").glob("*.png"))
-    for f in figs + [overview]:
-        f.unlink()
-    proc = _smk(tiny_eval_run, "figures", "--cores", "2", "--rerun-triggers", "mtime")  # target first: nargs="+"
+    from conftest import REPO
+    figs = sorted((tiny_eval_run / "results" / "figures").rglob("*.png"))
+    evaluate_figs = [f for f in figs if "evaluate" in f.parts]
+    assert len(evaluate_figs) >= 6
+    before = {f: f.stat().st_mtime_ns for f in figs}
+    missing = evaluate_figs[0]
+    missing.unlink()
+    proc = _smk(tiny_eval_run, "figures", "--workflow-profile", str(REPO / "workflow" / "profiles" / "figures"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     ran = _jobs_run(proc)
     assert ran and ran <= FIGURE_JOBS, ran - FIGURE_JOBS
-    for f in figs + [overview]:
-        assert f.is_file() and f.stat().st_size > 2000
+    assert {"restore_figure", "evaluate_figure_grid", "overview_figure"} <= ran
+    assert missing.is_file() and missing.stat().st_size > 2000
+    # figures drawn by the figure jobs are redrawn; demo and GAN figures belong to computing jobs
+    redrawn = [f for f in figs if f.stat().st_mtime_ns > before[f]]
+    assert {f.parent.name for f in redrawn} >= {"overview", "degrade", "restore"} and len(redrawn) >= len(evaluate_figs)
+
+
+def test_figures_profile_forces_exactly_the_figure_jobs():
+    import re
+    import yaml
+    from conftest import REPO
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "figures" / "config.yaml").read_text())
+    common = (REPO / "workflow" / "rules" / "evaluate_common.smk").read_text()
+    listed = set(re.findall(r'"(\w+)"', common.split("FIGURE_JOBS = [", 1)[1].split("]", 1)[0]))
+    assert set(profile["forcerun"]) == listed == FIGURE_JOBS - {"figures"}
 
 
 @pytest.mark.e2e

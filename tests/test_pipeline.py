@@ -12,26 +12,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CONFIG, sha256_tree
+from conftest import REPO, TINY_CONFIG, run_snakemake, sha256_tree
 from mira.dataset import Dataset
 
 pytestmark = pytest.mark.e2e
 
 
 def snakemake(workdir: Path, configfile: Path, *targets: str, cores: int = 2, extra=()) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in ``workdir`` with ``configfile`` only (no config.yaml merge)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), "--cores", str(cores), "--nolock", *extra, *targets]
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    """Run the repository's Snakefile in ``workdir`` with ``configfile`` only (no config.yaml merge).
 
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tiny")
-    proc = snakemake(work, TINY_CONFIG)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return work
+    Targets go before ``extra``: options such as ``--set-resources`` take several values.
+    """
+    return run_snakemake(workdir, *targets, *extra, configfile=configfile, cores=cores, timeout=900)
 
 
 def test_dry_run_shows_the_dag(tmp_path):
@@ -95,41 +87,109 @@ def _pydicom_file(name: str) -> Path:
     return Path(pydicom.__file__).parent / "data" / "test_files" / name
 
 
-@pytest.mark.parametrize("kind", ["truncated", "corrupt", "non_image", "empty"])
+def _write_bad_input(src: Path, kind: str) -> tuple[str, str, str]:
+    """Put one bad input of ``kind`` into ``src``; returns (modality, culprit named in the error, message part)."""
+    import numpy as np
+    import pydicom
+    import SimpleITK as sitk
+    from PIL import Image
+
+    if kind == "truncated":
+        shutil.copy(_pydicom_file("MR_truncated.dcm"), src / "MR_truncated.dcm")
+        return "mri", "MR_truncated.dcm", "cannot decode pixel data"
+    if kind == "corrupt":
+        (src / "slice1.dcm").write_bytes(b"\x00" * 128 + b"DICM" + os.urandom(300))
+        return "ct", "slice1.dcm", "not a readable DICOM file"
+    if kind == "non_image":
+        (src / "notes.txt").write_text("this is not an image\n")
+        return "ct", "notes.txt", "not an image file"
+    if kind == "empty":
+        return "ct", src.name, "no images found"
+    if kind == "mixed_sizes":  # two slices of one series, 128x128 and 64x64
+        for i, size in enumerate((128, 64)):
+            ds = pydicom.dcmread(_pydicom_file("CT_small.dcm"))
+            arr = ds.pixel_array[:size, :size].copy()
+            ds.Rows, ds.Columns = size, size
+            ds.PixelData = arr.tobytes()
+            ds.ImagePositionPatient = [0.0, 0.0, float(i) * 5.0]
+            ds.InstanceNumber = i + 1
+            ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+            ds.save_as(src / f"slice{i}.dcm")
+        return "ct", "scans", "mixed sizes"
+    if kind in ("nan", "inf"):
+        arr = np.full((64, 64), 100.0, np.float32)
+        arr[10, 10] = np.nan if kind == "nan" else np.inf
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing((1.0, 1.0))
+        sitk.WriteImage(img, str(src / "scan.nii.gz"))
+        return "mri", "scan.nii.gz", "NaN or inf"
+    if kind == "one_pixel":
+        Image.fromarray(np.full((1, 1), 128, np.uint8)).save(src / "dot.png")
+        return "xray", "dot.png", "too small"
+    if kind == "rgb_for_ct":
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(src / "photo.png")
+        return "ct", "photo.png", "Hounsfield"
+    if kind == "too_large":
+        Image.fromarray(np.zeros((4000, 4000), np.uint8)).save(src / "huge.png")
+        return "xray", "huge.png", "too large for the configured memory"
+    raise AssertionError(kind)
+
+
+BAD_INPUTS = ["truncated", "corrupt", "non_image", "empty", "mixed_sizes", "nan", "inf", "one_pixel", "rgb_for_ct",
+              "too_large"]
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
 def test_bad_input_fails_cleanly_naming_the_file(tmp_path, kind):
     src = tmp_path / "scans"
     src.mkdir()
-    if kind == "truncated":
-        shutil.copy(_pydicom_file("MR_truncated.dcm"), src / "MR_truncated.dcm")
-        culprit = "MR_truncated.dcm"
-    elif kind == "corrupt":
-        (src / "slice1.dcm").write_bytes(b"\x00" * 128 + b"DICM" + os.urandom(300))
-        culprit = "slice1.dcm"
-    elif kind == "non_image":
-        (src / "notes.txt").write_text("this is not an image\n")
-        culprit = "notes.txt"
-    else:
-        culprit = str(src.name)
-    shutil.copy(_pydicom_file("CT_small.dcm"), src / "good.dcm") if kind != "empty" else None
+    modality, culprit, message = _write_bad_input(src, kind)
+    if kind not in ("empty", "mixed_sizes"):  # a good file beside the bad one: the bad one still stops the run
+        shutil.copy(_pydicom_file("CT_small.dcm"), src / "good.dcm")
     before = sha256_tree(src)
     work = tmp_path / "work"
     work.mkdir()
     # a stray non-image file found by a folder scan is skipped (real exports carry READMEs and
     # DICOMDIRs); one that is named explicitly must be refused
     path = src / "notes.txt" if kind == "non_image" else src
-    cfg = _bad_config(tmp_path, {"mine": {"modality": "ct" if kind != "truncated" else "mri", "path": str(path)}})
+    cfg = _bad_config(tmp_path, {"mine": {"modality": modality, "path": str(path)}})
+    extra = ("--set-resources", "ingest:mem_mb=500") if kind == "too_large" else ()
     # only the ingestion of the bad source is asked for: the rest of the DAG is not the point here
-    proc = snakemake(work, cfg, "results/data/mine/" + ("mri" if kind == "truncated" else "ct") + "/test")
+    proc = snakemake(work, cfg, f"results/data/mine/{modality}/test", extra=extra)
+    out = proc.stderr + proc.stdout
     assert proc.returncode != 0
-    assert culprit in proc.stderr + proc.stdout
+    assert culprit in out and message in out, out[-3000:]
     data = work / "results" / "data"
-    assert not data.exists() or not any(data.rglob("*.nii.gz")), "partial outputs left behind"
+    assert not data.exists() or not any(p for p in data.rglob("*") if p.is_file()), "partial outputs left behind"
     assert sha256_tree(src) == before
 
 
 @pytest.mark.parametrize(
     "patch, key",
-    [({"synthesis": {"size": "big"}}, "synthesis.size"), ({"sed": 3}, "sed"), ({"modalities": ["ct", "pet"]}, "modalities[1]")],
+    [({"degrade": {"parameters": {"ct": {"low_dose": {"severe": {"incident_photons": -5}}}}}},
+      "degrade.parameters.ct.low_dose.severe"),
+     ({"degrade": {"parameters": {"mri": {"rician_noise": {"mild": {"sigma": 0}}}}}},
+      "degrade.parameters.mri.rician_noise.mild"),
+     ({"degrade": {"parameters": {"xray": {"quantum_noise": {"moderate": {"photons_per_pixel": 0}}}}}},
+      "degrade.parameters.xray.quantum_noise.moderate")],
+)
+def test_impossible_noise_and_dose_values_stop_the_run_naming_the_key(tmp_path, patch, key):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["degrade"].update(patch["degrade"])
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, path, extra=("-n",))
+    assert proc.returncode != 0
+    assert key in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "patch, key",
+    [({"synthesis": {"size": "big"}}, "synthesis.size"), ({"sed": 3}, "sed"), ({"modalities": ["ct", "pet"]}, "modalities[1]"),
+     ({"inputs": {"scans": {"modality": "pet", "path": "x"}}}, "inputs.scans.modality"),
+     ({"restore": {"denoise": {"methods": ["bm4d"]}}}, "restore.denoise.methods"),
+     ({"restore": {"training": {"epochs": "many"}}}, "restore.training.epochs")],
 )
 def test_config_mistakes_stop_the_run_naming_the_key(tmp_path, patch, key):
     cfg = yaml.safe_load(TINY_CONFIG.read_text())

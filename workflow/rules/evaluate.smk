@@ -400,7 +400,7 @@ rule evaluate_figure_dice:
 
 
 # Every figure; redraw all of them from existing results with
-#   snakemake figures --forcerun <FIGURE_JOBS> --cores 2   (see docs/evaluate.md)
+#   snakemake figures --workflow-profile workflow/profiles/figures   (forcerun = FIGURE_JOBS)
 rule figures:
     localrule: True
     input:

@@ -81,6 +81,7 @@ class DegradePlan:
                     if level not in LEVEL_NAMES:
                         raise ConfigError(f"{where}.{level}: unknown level (known: {', '.join(LEVEL_NAMES)})")
                     level_params(name, modality, level, overrides)
+                    _trial_run(name, modality, level, overrides, f"{where}.{level}")
 
     def folder(self, source: str, modality: str, split: str, degradation: str, level: str) -> str:
         """The paired folder of one job (contract: :mod:`mira.degrade.pairs`)."""
@@ -113,3 +114,26 @@ class DegradePlan:
         t = self.tables()
         out: Sequence[str] = [t["md"], t["csv"], t["summary"]]
         return list(out) + [self.figure(s, m) for s, m in self.datasets if self.figure_inputs(s, m)]
+
+
+def _trial_run(name: str, modality: str, level: str, overrides: Mapping, where: str) -> None:
+    """Run one overridden level on a small uniform image, so that an impossible value (a negative or
+    zero dose, noise level, size...) stops the run before any job starts, naming the config key."""
+    import numpy as np
+
+    from ..errors import ParameterError
+    from ..modalities import get_profile
+    from .registry import apply
+
+    prof = get_profile(modality)
+    lo, hi = prof.value_range
+    hi = hi if np.isfinite(hi) else lo + 1.0
+    image = np.full((32, 32), lo + 0.25 * (hi - lo), np.float32)
+    image[8:24, 8:24] = lo + 0.6 * (hi - lo)  # an edge, so blur-type degradations change something too
+    try:
+        out = apply(name, image, level, np.random.default_rng(0), modality=modality, overrides=overrides)
+    except ParameterError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if out.image.shape == out.reference.shape and np.array_equal(out.image, out.reference):
+        raise ConfigError(f"{where}: these parameters leave the image unchanged (a zero noise level, dose "
+                          f"or size?): {dict(((overrides.get(modality) or {}).get(name) or {}).get(level) or {})}")

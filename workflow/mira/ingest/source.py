@@ -15,6 +15,7 @@ from ..modalities import ModalityProfile
 from .dicom import decode_file, decode_series
 from .discover import Item, discover
 from .ids import short_hash, unique_ids
+from .memory import check_fits
 from .nifti import read_nifti
 from .normalise import LoadedCase, frame_indices, to_cases
 from .raster import read_raster
@@ -54,7 +55,7 @@ def _load_item(item: Item, case_id: str, spec: IngestSpec, profile: ModalityProf
     return to_cases(dec, profile, case_id, frames=frames if dec.array.ndim == 3 else None)
 
 
-def iter_cases(spec: IngestSpec, seed: int | None = None) -> Iterator[tuple[str, LoadedCase]]:
+def iter_cases(spec: IngestSpec, seed: int | None = None, mem_mb: float | None = None) -> Iterator[tuple[str, LoadedCase]]:
     """Yield ``(split, case)`` for every case of a source, in a stable order.
 
     Parameters
@@ -63,11 +64,16 @@ def iter_cases(spec: IngestSpec, seed: int | None = None) -> Iterator[tuple[str,
         Validated source.
     seed : int, optional
         Config seed for the split assignment; ``None`` puts every case in ``"test"``.
+    mem_mb : float, optional
+        Memory of the job in MB: an item whose decoding would need more is refused before it is
+        decoded (:func:`.memory.check_fits`); ``None`` checks nothing.
     """
     profile = spec.profile
     items = discover(spec)
     ids = unique_ids([it.id_candidate for it in items], [it.key for it in items])
     used: set[str] = set()
+    for item in items:
+        check_fits(item, mem_mb)
     for item, base_id in zip(items, ids):
         split = assign_split(seed, spec.name, base_id, spec.split) if seed is not None else "test"
         for case in load_item(item, base_id, spec, profile):
@@ -98,7 +104,8 @@ def _check_out_dirs(out_dirs: Mapping[str, Any]) -> dict[str, Path]:
     return dirs
 
 
-def ingest_source(name: str, spec: dict, out_dirs: Mapping[str, os.PathLike], seed: int) -> dict[str, int]:
+def ingest_source(name: str, spec: dict, out_dirs: Mapping[str, os.PathLike], seed: int,
+                  mem_mb: float | None = None) -> dict[str, int]:
     """Read every image of one configured input source and write the dataset folders.
 
     Parameters
@@ -118,6 +125,9 @@ def ingest_source(name: str, spec: dict, out_dirs: Mapping[str, os.PathLike], se
     seed : int
         Config seed; a case's split is a pure function of ``(seed, name, case id)``, so it does not
         change when other files are added.
+    mem_mb : float, optional
+        Memory of the job (the rule's ``resources.mem_mb``): an image that would not fit is refused
+        before anything is decoded or written; ``None`` checks nothing.
 
     Returns
     -------
@@ -138,7 +148,7 @@ def ingest_source(name: str, spec: dict, out_dirs: Mapping[str, os.PathLike], se
     dirs = _check_out_dirs(out_dirs)
     profile = ispec.profile
     # discovery first: header problems surface before any folder is created
-    cases = iter_cases(ispec, seed)
+    cases = iter_cases(ispec, seed, mem_mb)
     first = next(cases)
     created = _new_ancestors(list(dirs.values()))
     counts = {s: 0 for s in SPLITS}

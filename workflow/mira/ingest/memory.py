@@ -1,0 +1,71 @@
+"""Refuse an input image that would not fit the ingest job's memory, before any pixel is decoded.
+
+The ingest rule declares ``resources: mem_mb``; a job that outgrows it is killed by the scheduler
+(SLURM's OOM killer, or the machine's) with a message that names nothing. Instead, every discovered
+item's size is read from its header (DICOM Rows/Columns/frames, the NIfTI header, the PNG/TIFF
+header) and compared with the memory the job was given::
+
+    check_fits(item, mem_mb=4000)   # InputError naming the file, its size and the key to raise
+
+The estimate is ``pixels x PEAK_BYTES_PER_PIXEL`` (the decoded pixels are held as a few float32 /
+float64 working copies at once: raw decode, rescaled float, normalised and resampled copies) plus
+:data:`BASELINE_MB` for the interpreter and its libraries.
+"""
+from __future__ import annotations
+
+import math
+
+from ..errors import InputError
+
+#: Peak bytes of working memory per decoded pixel (about three float64 copies at once).
+PEAK_BYTES_PER_PIXEL = 24
+#: Memory (MB) of the Python process and its libraries before any image is read.
+BASELINE_MB = 400
+
+
+def item_pixels(item) -> int:
+    """Decoded samples of one discovered item (pixels x frames x colour samples), from headers only."""
+    if item.kind in ("dicom", "series"):
+        total = 0
+        for ds in item.headers:
+            rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            samples = int(ds.get("SamplesPerPixel", 1) or 1)
+            total += rows * cols * frames * samples
+        return total
+    path = str(item.files[0])
+    if item.kind == "nifti":
+        import SimpleITK as sitk
+
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(path)
+        reader.ReadImageInformation()
+        return math.prod(reader.GetSize()) * reader.GetNumberOfComponents()
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width * im.height * len(im.getbands()) * int(getattr(im, "n_frames", 1))
+
+
+def estimated_mb(pixels: int) -> float:
+    """Peak memory (MB) of ingesting an item of ``pixels`` decoded samples."""
+    return BASELINE_MB + pixels * PEAK_BYTES_PER_PIXEL / 2**20
+
+
+def check_fits(item, mem_mb: float | None) -> None:
+    """Raise :class:`InputError` naming the file when its ingestion would need more than ``mem_mb``.
+
+    ``mem_mb=None`` (library use without a declared budget) checks nothing.
+    """
+    if mem_mb is None:
+        return
+    try:
+        pixels = item_pixels(item)
+    except Exception:  # an unreadable header is reported by the reader itself, with its own message
+        return
+    need = estimated_mb(pixels)
+    if need > mem_mb:
+        raise InputError(
+            f"{item.where}: image too large for the configured memory ({pixels / 1e6:.1f} million samples need "
+            f"about {need:,.0f} MB; the ingest job has mem_mb={mem_mb:,.0f}). Raise it, e.g. "
+            f"--set-resources ingest:mem_mb={int(math.ceil(need / 1000.0) * 1000)}, or crop/split the image")
