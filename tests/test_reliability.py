@@ -1,5 +1,8 @@
 """Scale-out and reliability: job isolation through a cluster executor, byte-identical reruns,
---cores 1 against --cores 2, SIGKILL in the middle of training and of aggregation, then resume."""
+--cores 1 against --cores 2, SIGKILL in the middle of training and of aggregation, then resume.
+
+The three complete runs compared here use the tiny config restricted to CT (every rule still runs);
+the shared four-modality tiny run is checked for the same rule set."""
 from __future__ import annotations
 
 import os
@@ -18,6 +21,33 @@ from mira.reproducibility import canonical_bytes, compare_trees
 pytestmark = pytest.mark.e2e
 
 SUBMIT = REPO / "tests" / "cluster" / "local_submit.sh"
+
+
+def ct_only_config(path: Path) -> Path:
+    """The tiny config restricted to CT (2D and 3D phantoms and one DICOM input): every rule of the DAG
+    still runs, with a quarter of the jobs, so three complete runs fit in CI."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["modalities"] = ["ct"]
+    cfg["synthesis"]["volumes"]["modalities"] = ["ct"]
+    cfg["inputs"] = {k: v for k, v in cfg["inputs"].items() if v["modality"] == "ct"}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ct_config(tmp_path_factory) -> Path:
+    return ct_only_config(tmp_path_factory.mktemp("config") / "tiny_ct.yaml")
+
+
+@pytest.fixture(scope="module")
+def ct_run(tmp_path_factory, ct_config) -> Path:
+    """The reference: the CT-only tiny DAG, run locally with --cores 2."""
+    work = tmp_path_factory.mktemp("ct_local")
+    proc = run_snakemake(work, configfile=ct_config, cores=2)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return work
 
 
 def _rules_of(path: Path) -> dict[str, str]:
@@ -63,22 +93,27 @@ def test_comparison_ignores_timings_only(tmp_path):
     assert b"9.25" not in canonical_bytes(b / "tables" / "m.json")
 
 
-def test_cluster_executor_gives_the_local_results(tiny_run, tmp_path):
+def test_ct_only_dag_still_runs_every_rule(ct_run, tiny_run):
+    rules = {p.name for p in (tiny_run / "results" / "benchmarks").iterdir()}
+    assert {p.name for p in (ct_run / "results" / "benchmarks").iterdir()} == rules
+
+
+def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
     """Every job through the cluster-generic executor, each a detached process with a scrubbed
     environment started from another folder (a stand-in scheduler): same bytes as the local run."""
     work = tmp_path / "cluster"
     work.mkdir()
     proc = run_snakemake(work, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
-                         "--jobs", "2", "--latency-wait", "30", cores=None, timeout=1500)
+                         "--jobs", "2", "--latency-wait", "30", configfile=ct_config, cores=None, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert "cluster-generic" in proc.stdout + proc.stderr
-    diffs = compare_trees(tiny_run / "results", work / "results")
+    diffs = compare_trees(ct_run / "results", work / "results")
     assert diffs == [], diffs[:20]
 
 
-def _start(work: Path, cores: int) -> subprocess.Popen:
+def _start(work: Path, config: Path, cores: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(TINY_CONFIG), "--cores", str(cores)]
+           "--configfile", str(config), "--cores", str(cores)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
                             env={**os.environ, "MPLBACKEND": "Agg"}, start_new_session=True)
 
@@ -102,24 +137,24 @@ def _half_written(results: Path) -> list[Path]:
     return [p for p in results.rglob(".*") if re.search(r"\.[A-Za-z0-9_]{8}\.tmp", p.name)]
 
 
-def test_sigkill_during_training_and_aggregation_then_resume_with_one_core(tiny_run, tmp_path):
+def test_sigkill_during_training_and_aggregation_then_resume_with_one_core(ct_run, ct_config, tmp_path):
     """--cores 1, killed with SIGKILL while a network trains and again while a table is aggregated,
     then rerun as a user would (unlock, run): the same bytes as the uninterrupted --cores 2 run."""
     work = tmp_path / "killed"
     work.mkdir()
     res = work / "results"
-    training = _kill_when(_start(work, 1), res / "logs" / "train_restorer" / "dncnn_ct.log",
+    training = _kill_when(_start(work, ct_config, 1), res / "logs" / "train_restorer" / "dncnn_ct.log",
                           res / "models" / "dncnn" / "ct" / "history.csv")
     assert training, "the run ended before the kill"
     assert not (res / "models" / "dncnn" / "ct" / "model.pt").exists(), "a half-trained model looks finished"
     # a rerun first needs the stale lock removed (Snakemake cannot tell that its holder is dead)
-    assert run_snakemake(work, "--unlock", cores=None, nolock=False).returncode == 0
-    aggregation = _kill_when(_start(work, 1), res / "logs" / "restore_tables" / "restore_tables.log",
+    assert run_snakemake(work, "--unlock", configfile=ct_config, cores=None, nolock=False).returncode == 0
+    aggregation = _kill_when(_start(work, ct_config, 1), res / "logs" / "restore_tables" / "restore_tables.log",
                              res / "tables" / "restore_models.md")
     assert aggregation, "the run ended before the second kill"
-    assert run_snakemake(work, "--unlock", cores=None, nolock=False).returncode == 0
-    proc = run_snakemake(work, cores=1, timeout=1500, nolock=False)
+    assert run_snakemake(work, "--unlock", configfile=ct_config, cores=None, nolock=False).returncode == 0
+    proc = run_snakemake(work, configfile=ct_config, cores=1, timeout=1500, nolock=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert _half_written(res) == []
-    diffs = compare_trees(tiny_run / "results", res)
+    diffs = compare_trees(ct_run / "results", res)
     assert diffs == [], diffs[:20]
