@@ -84,11 +84,12 @@ def test_comparison_ignores_timings_only(tmp_path):
         (root / "tables").mkdir(parents=True)
         (root / "tables" / "t.csv").write_text(f"method,psnr,wall_s\nbm3d,{psnr},{wall}\n")
         (root / "tables" / "m.json").write_text(f'{{"epochs": 3, "wall_time_s": {wall}}}')
-        (root / "tables" / "t.md").write_text(f"| method | PSNR | CPU s/image |\n| --- | ---: | ---: |\n| bm3d | {psnr} | {wall} |\n")
+        (root / "tables" / "t.md").write_text(f"| method | PSNR | CPU s/image | time (ms) |\n| --- | ---: | ---: | ---: |\n"
+                                              f"| bm3d | {psnr} | {wall} | {wall} |\n")
     assert compare_trees(a, b) == []
     (b / "tables" / "t.csv").write_text("method,psnr,wall_s\nbm3d,30.2,9.25\n")
     assert compare_trees(a, b) == [f"differs: {Path('tables') / 't.csv'}"]
-    (b / "tables" / "t.md").write_text("| method | PSNR | CPU s/image |\n| --- | ---: | ---: |\n| bm3d | 30.2 | 1 |\n")
+    (b / "tables" / "t.md").write_text("| method | PSNR | CPU s/image | time (ms) |\n| --- | ---: | ---: | ---: |\n| bm3d | 30.2 | 1 | 1 |\n")
     assert len(compare_trees(a, b)) == 2
     assert b"9.25" not in canonical_bytes(b / "tables" / "m.json")
 
@@ -104,7 +105,7 @@ def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
     work = tmp_path / "cluster"
     work.mkdir()
     proc = run_snakemake(work, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
-                         "--jobs", "2", "--latency-wait", "30", configfile=ct_config, cores=None, timeout=1500)
+                         "--jobs", "2", "--latency-wait", "30", "--seconds-between-status-checks", "1", configfile=ct_config, cores=None, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert "cluster-generic" in proc.stdout + proc.stderr
     diffs = compare_trees(ct_run / "results", work / "results")

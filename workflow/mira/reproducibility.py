@@ -8,7 +8,8 @@ and only those:
   ``wall_s_mean``...), rows of tidy tables whose ``metric`` is one, rows of target tables about
   CPU time;
 * JSON: keys named like a timing, at any depth;
-* Markdown tables: cells under a timing header (``CPU s/image``, ``wall s``...) and rows about CPU time;
+* Markdown tables: cells under a timing header (``CPU s/image``, ``wall s``, ``time (ms)``...) and rows
+  about CPU time;
 * ``logs/`` and ``benchmarks/`` (timings and timestamps by design) and ``report.html``.
 
 Every other file (images, label maps, checkpoints, figures, every other table cell) is compared
@@ -31,7 +32,8 @@ import pandas as pd
 #: Names of timing fields (CSV columns, JSON keys, tidy ``metric`` values).
 TIMING_NAME = re.compile(r"^(?:wall|cpu|elapsed|data_prep)(?:_time)?_s(?:_(?:mean|sd|n|best|min|max))?$", re.IGNORECASE)
 #: Markdown table headers of timing columns.
-TIMING_HEADER = re.compile(r"^(?:cpu|wall)(?:_time)?[ _]s\b|\bs/image\b|^(?:wall|cpu) time|^elapsed", re.IGNORECASE)
+TIMING_HEADER = re.compile(r"^(?:cpu|wall)(?:_time)?[ _]s\b|\bs/image\b|^(?:wall|cpu) time|^elapsed|^time \((?:ms|s)\)$",
+                           re.IGNORECASE)
 #: Row text that marks a row as a timing measurement (e.g. the 'bm3d / dncnn CPU time' target).
 TIMING_ROW = re.compile(r"\b(?:CPU|wall)[ -]time\b", re.IGNORECASE)
 EXCLUDED_DIRS = ("logs", "benchmarks")
