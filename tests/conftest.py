@@ -55,3 +55,16 @@ def tiny_run(tmp_path_factory) -> Path:
     proc = run_snakemake(work)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return work
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the default addopts), every test that needs one
+    of the complete workflow runs goes to the worker that makes it, so each run happens once: the
+    shared four-modality tiny run on one worker, the CT-only reliability runs on the other, and the
+    unit tests fill in around them."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "ct_run" in names:
+            item.add_marker(pytest.mark.xdist_group("ct_runs"))
+        elif "tiny_run" in names:
+            item.add_marker(pytest.mark.xdist_group("tiny_run"))

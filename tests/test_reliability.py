@@ -94,9 +94,12 @@ def test_comparison_ignores_timings_only(tmp_path):
     assert b"9.25" not in canonical_bytes(b / "tables" / "m.json")
 
 
-def test_ct_only_dag_still_runs_every_rule(ct_run, tiny_run):
-    rules = {p.name for p in (tiny_run / "results" / "benchmarks").iterdir()}
-    assert {p.name for p in (ct_run / "results" / "benchmarks").iterdir()} == rules
+def test_ct_only_dag_still_runs_every_rule(ct_run):
+    rules = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        rules.update(_rules_of(smk))
+    jobs = {name for name, body in rules.items() if re.search(r"^\s+(script|shell|run):", body, re.M)}
+    assert {p.name for p in (ct_run / "results" / "benchmarks").iterdir()} == jobs
 
 
 def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):

@@ -245,7 +245,8 @@ def gan_grid_figure(fake: np.ndarray, real: np.ndarray, modality: str, path: Pat
         ax.imshow(fake[i], cmap="gray", vmin=vmin, vmax=vmax)
         if i % ncol == 0:
             ax.set_title("generated", fontsize=6)
-    fig.suptitle(f"DCGAN {modality.upper()} ({res.iterations} iterations, {res.cpu_s:.0f} CPU-s): "
+    # no seconds in the figure: it must be the same bytes on every machine (CPU time is in the sidecar)
+    fig.suptitle(f"DCGAN {modality.upper()} ({res.iterations} iterations): "
                  f"MMD$^2$ {stats['mmd2']:.3f} (real-real {stats['mmd2_reference']:.3f}, p={stats['mmd2_pvalue']:.3f}); "
                  f"SSIM diversity {stats['ssim_diversity_fake']:.2f} (real {stats['ssim_diversity_real']:.2f})",
                  fontsize=8)
