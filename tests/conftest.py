@@ -45,26 +45,33 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG, cor
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the whole DAG on the tiny config (``--cores 2``), shared by the e2e tests.
+def shared_run(tmp_path_factory, worker_id: str, name: str, make) -> Path:
+    """A complete workflow run made once per test session, also under pytest-xdist: the first worker
+    that needs it makes it (under a file lock), the others wait for it and reuse it.
 
-    Tests that change files in it must restore them (the figures test redraws what it deletes).
+    ``make(work)`` runs the workflow in the folder ``work`` and raises if it fails.
     """
-    work = tmp_path_factory.mktemp("tiny")
-    proc = run_snakemake(work)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base if worker_id == "master" else base.parent  # the session folder all workers share
+    work, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            work.mkdir(exist_ok=True)
+            make(work)
+            done.write_text("ok\n")
     return work
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n 2 --dist loadgroup``, the default addopts), every test that needs one
-    of the complete workflow runs goes to the worker that makes it, so each run happens once: the
-    shared four-modality tiny run on one worker, the CT-only reliability runs on the other, and the
-    unit tests fill in around them."""
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        if "ct_run" in names:
-            item.add_marker(pytest.mark.xdist_group("ct_runs"))
-        elif "tiny_run" in names:
-            item.add_marker(pytest.mark.xdist_group("tiny_run"))
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, worker_id) -> Path:
+    """One complete run of the whole DAG on the tiny config (``--cores 2``), shared by the e2e tests.
+
+    Tests must not change files in it (work on a copy: the figures test does).
+    """
+    def make(work):
+        proc = run_snakemake(work)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    return shared_run(tmp_path_factory, worker_id, "tiny_run", make)

@@ -575,6 +575,15 @@ def tiny_eval_run(tiny_run):
     return tiny_run
 
 
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path):
+    """A private copy of the shared run, for tests that change files (other workers read the original)."""
+    import shutil
+    dst = tmp_path / "copy"
+    shutil.copytree(tiny_run, dst, symlinks=True)
+    return dst
+
+
 @pytest.mark.e2e
 def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
     t = tiny_eval_run / "results" / "tables" / "evaluation"
@@ -594,7 +603,8 @@ def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
 
 
 @pytest.mark.e2e
-def test_figures_target_redraws_figures_without_upstream_jobs(tiny_eval_run):
+def test_figures_target_redraws_figures_without_upstream_jobs(tiny_run_copy):
+    tiny_eval_run = tiny_run_copy
     from conftest import REPO
     figs = sorted((tiny_eval_run / "results" / "figures").rglob("*.png"))
     evaluate_figs = [f for f in figs if "evaluate" in f.parts]

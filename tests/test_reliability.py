@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY_CONFIG, run_snakemake
+from conftest import REPO, TINY_CONFIG, run_snakemake, shared_run
 from mira.reproducibility import canonical_bytes, compare_trees
 
 pytestmark = pytest.mark.e2e
@@ -36,18 +36,19 @@ def ct_only_config(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def ct_config(tmp_path_factory) -> Path:
-    return ct_only_config(tmp_path_factory.mktemp("config") / "tiny_ct.yaml")
+@pytest.fixture(scope="session")
+def ct_config(tmp_path_factory, worker_id) -> Path:
+    return shared_run(tmp_path_factory, worker_id, "ct_config", lambda d: ct_only_config(d / "tiny_ct.yaml")) / "tiny_ct.yaml"
 
 
-@pytest.fixture(scope="module")
-def ct_run(tmp_path_factory, ct_config) -> Path:
-    """The reference: the CT-only tiny DAG, run locally with --cores 2."""
-    work = tmp_path_factory.mktemp("ct_local")
-    proc = run_snakemake(work, configfile=ct_config, cores=2)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return work
+@pytest.fixture(scope="session")
+def ct_run(tmp_path_factory, worker_id, ct_config) -> Path:
+    """The reference: the CT-only tiny DAG, run locally with --cores 2 (once per session)."""
+    def make(work):
+        proc = run_snakemake(work, configfile=ct_config, cores=2)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    return shared_run(tmp_path_factory, worker_id, "ct_run", make)
 
 
 def _rules_of(path: Path) -> dict[str, str]:
