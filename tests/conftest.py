@@ -75,3 +75,89 @@ def tiny_run(tmp_path_factory, worker_id) -> Path:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     return shared_run(tmp_path_factory, worker_id, "tiny_run", make)
+
+
+
+
+def ct_only_config(path: Path) -> Path:
+    """The tiny config restricted to 2D CT (phantoms and one DICOM input): every rule of the DAG still
+    runs, with under half the jobs, so the reliability runs (reference, cluster, kill-and-resume) fit
+    in CI. The 3D volumes stay in the four-modality tiny run."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["modalities"] = ["ct"]
+    cfg["synthesis"]["volumes"]["modalities"] = []
+    cfg["inputs"] = {k: v for k, v in cfg["inputs"].items() if v["modality"] == "ct"}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ct_config(tmp_path_factory, worker_id) -> Path:
+    return shared_run(tmp_path_factory, worker_id, "ct_config", lambda d: ct_only_config(d / "tiny_ct.yaml")) / "tiny_ct.yaml"
+
+
+@pytest.fixture(scope="session")
+def ct_run(tmp_path_factory, worker_id, ct_config) -> Path:
+    """The reference: the CT-only tiny DAG, run locally with --cores 2 (once per session).
+
+    Tests must not change files in it (work on a copy)."""
+    def make(work):
+        proc = run_snakemake(work, configfile=ct_config, cores=2)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    return shared_run(tmp_path_factory, worker_id, "ct_run", make)
+
+
+# The complete workflow runs dominate the suite. pytest-xdist (`-n 3 --dist worksteal`, see
+# pyproject.toml) hands each worker one contiguous chunk of the collected tests, and an idle worker
+# steals from the *end* of another's queue. So each chunk starts with its share of the workflow runs
+# and fast unit tests fill the tails, where they can be stolen:
+#   1. the shared four-modality tiny run (2 cores) and the tests that read it;
+#   2. the CT-only reference run (2 cores), then the cluster-executor run;
+#   3. the --cores 1 kill-and-resume run and the figures target, both on copies of the CT-only run
+#      (this worker waits for it while the other two keep both cores busy).
+# With two workers the third head follows the first.
+_HEADS = (
+    ("*tiny_run",),
+    ("test_ct_only_dag_still_runs_every_rule", "test_cluster_executor_gives_the_local_results"),
+    ("test_sigkill_during_training_and_aggregation_then_resume_with_one_core",
+     "test_figures_target_redraws_figures_without_upstream_jobs"),
+)
+
+
+def _chunk_sizes(n_items: int, n_workers: int) -> list[int]:
+    """Sizes of the contiguous chunks xdist's work-stealing scheduler first sends to each worker."""
+    sizes, left = [], n_items
+    for i in range(n_workers):
+        sizes.append(left // (n_workers - i))
+        left -= sizes[-1]
+    return sizes
+
+
+def pytest_collection_modifyitems(config, items):
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    if workers < 2:
+        return
+
+    def head(names):
+        picked = []
+        for name in names:
+            if name == "*tiny_run":
+                picked += [i for i in items if "tiny_run" in i.fixturenames and not any(i.originalname in h for h in _HEADS)]
+            else:
+                picked += [i for i in items if i.originalname == name]
+        return picked
+
+    heads = [head(names) for names in _HEADS]
+    while len(heads) > workers:  # fewer workers than heads: the last head follows the first
+        heads[0] += heads.pop()
+    taken = {id(i) for h in heads for i in h}
+    rest = [i for i in items if id(i) not in taken]
+    ordered = []
+    for h, size in zip(heads + [[]] * (workers - len(heads)), _chunk_sizes(len(items), workers)):
+        fill = max(0, size - len(h))
+        ordered += h + rest[:fill]
+        rest = rest[fill:]
+    items[:] = ordered + rest

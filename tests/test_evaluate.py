@@ -556,9 +556,9 @@ FIGURE_JOBS = {"overview_figure", "degrade_figure", "restore_figure", "restore_t
                "evaluate_figure_strategies", "evaluate_figure_dice", "figures"}
 
 
-def _smk(work, *args):
+def _smk(work, *args, **kwargs):
     from conftest import run_snakemake
-    return run_snakemake(work, *args, cores=None, timeout=1500)
+    return run_snakemake(work, *args, cores=None, timeout=1500, **kwargs)
 
 
 def _jobs_run(proc) -> set[str]:
@@ -576,11 +576,11 @@ def tiny_eval_run(tiny_run):
 
 
 @pytest.fixture
-def tiny_run_copy(tiny_run, tmp_path):
-    """A private copy of the shared run, for tests that change files (other workers read the original)."""
+def ct_run_copy(ct_run, tmp_path):
+    """A private copy of the shared CT-only run, for tests that change files (other workers read the original)."""
     import shutil
     dst = tmp_path / "copy"
-    shutil.copytree(tiny_run, dst, symlinks=True)
+    shutil.copytree(ct_run, dst, symlinks=True)
     return dst
 
 
@@ -603,16 +603,18 @@ def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
 
 
 @pytest.mark.e2e
-def test_figures_target_redraws_figures_without_upstream_jobs(tiny_run_copy):
-    tiny_eval_run = tiny_run_copy
+def test_figures_target_redraws_figures_without_upstream_jobs(ct_run_copy, ct_config):
+    """On a copy of the CT-only run (every figure rule is in it): the figures target redraws every
+    figure, and a deleted one, without running any computing job."""
+    run = ct_run_copy
     from conftest import REPO
-    figs = sorted((tiny_eval_run / "results" / "figures").rglob("*.png"))
+    figs = sorted((run / "results" / "figures").rglob("*.png"))
     evaluate_figs = [f for f in figs if "evaluate" in f.parts]
     assert len(evaluate_figs) >= 6
     before = {f: f.stat().st_mtime_ns for f in figs}
     missing = evaluate_figs[0]
     missing.unlink()
-    proc = _smk(tiny_eval_run, "figures", "--workflow-profile", str(REPO / "workflow" / "profiles" / "figures"))
+    proc = _smk(run, "figures", "--workflow-profile", str(REPO / "workflow" / "profiles" / "figures"), configfile=ct_config)
     assert proc.returncode == 0, proc.stderr[-4000:]
     ran = _jobs_run(proc)
     assert ran and ran <= FIGURE_JOBS, ran - FIGURE_JOBS

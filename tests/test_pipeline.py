@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CONFIG, run_snakemake, sha256_tree
+from conftest import TINY_CONFIG, run_snakemake, sha256_tree
 from mira.dataset import Dataset
 
 pytestmark = pytest.mark.e2e

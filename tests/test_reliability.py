@@ -1,12 +1,13 @@
 """Scale-out and reliability: job isolation through a cluster executor, byte-identical reruns,
 --cores 1 against --cores 2, SIGKILL in the middle of training and of aggregation, then resume.
 
-The three complete runs compared here use the tiny config restricted to CT (every rule still runs);
-the shared four-modality tiny run is checked for the same rule set."""
+The runs compared here use the tiny config restricted to CT (``ct_run`` in conftest.py; every rule
+still runs)."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,40 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY_CONFIG, run_snakemake, shared_run
+from conftest import REPO, run_snakemake
 from mira.reproducibility import canonical_bytes, compare_trees
 
 pytestmark = pytest.mark.e2e
 
 SUBMIT = REPO / "tests" / "cluster" / "local_submit.sh"
-
-
-def ct_only_config(path: Path) -> Path:
-    """The tiny config restricted to CT (2D and 3D phantoms and one DICOM input): every rule of the DAG
-    still runs, with a quarter of the jobs, so three complete runs fit in CI."""
-    import yaml
-
-    cfg = yaml.safe_load(TINY_CONFIG.read_text())
-    cfg["modalities"] = ["ct"]
-    cfg["synthesis"]["volumes"]["modalities"] = ["ct"]
-    cfg["inputs"] = {k: v for k, v in cfg["inputs"].items() if v["modality"] == "ct"}
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-@pytest.fixture(scope="session")
-def ct_config(tmp_path_factory, worker_id) -> Path:
-    return shared_run(tmp_path_factory, worker_id, "ct_config", lambda d: ct_only_config(d / "tiny_ct.yaml")) / "tiny_ct.yaml"
-
-
-@pytest.fixture(scope="session")
-def ct_run(tmp_path_factory, worker_id, ct_config) -> Path:
-    """The reference: the CT-only tiny DAG, run locally with --cores 2 (once per session)."""
-    def make(work):
-        proc = run_snakemake(work, configfile=ct_config, cores=2)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-
-    return shared_run(tmp_path_factory, worker_id, "ct_run", make)
 
 
 def _rules_of(path: Path) -> dict[str, str]:
@@ -104,14 +77,18 @@ def test_ct_only_dag_still_runs_every_rule(ct_run):
 
 
 def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
-    """Every job through the cluster-generic executor, each a detached process with a scrubbed
-    environment started from another folder (a stand-in scheduler): same bytes as the local run."""
+    """Every job through the cluster-generic executor with the SLURM profile's settings (its figure
+    group included), each job a detached process with a scrubbed environment started from another
+    folder (a stand-in scheduler): same bytes as the local run."""
     work = tmp_path / "cluster"
     work.mkdir()
-    proc = run_snakemake(work, "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
-                         "--jobs", "2", "--latency-wait", "30", "--seconds-between-status-checks", "1", configfile=ct_config, cores=None, timeout=1500)
+    proc = run_snakemake(work, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
+                         "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
+                         "--jobs", "2", "--latency-wait", "30", "--seconds-between-status-checks", "1",
+                         configfile=ct_config, cores=None, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    assert "cluster-generic" in proc.stdout + proc.stderr
+    log = proc.stdout + proc.stderr
+    assert "cluster-generic" in log and "Group job figures" in log
     diffs = compare_trees(ct_run / "results", work / "results")
     assert diffs == [], diffs[:20]
 
@@ -142,11 +119,33 @@ def _half_written(results: Path) -> list[Path]:
     return [p for p in results.rglob(".*") if re.search(r"\.[A-Za-z0-9_]{8}\.tmp", p.name)]
 
 
+def _files_from(work: Path, config: Path, rule: str) -> dict[str, list[Path]]:
+    """Outputs, logs and benchmark files of ``rule``'s jobs and of every job downstream of them, as
+    Snakemake plans them (the dry run of ``--forcerun rule``)."""
+    proc = run_snakemake(work, "-n", "--forcerun", rule, configfile=config, cores=1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found: dict[str, set] = {"output": set(), "log": set(), "benchmark": set()}
+    for line in (proc.stdout + proc.stderr).splitlines():
+        key, _, paths = line.strip().partition(": ")
+        if line.startswith("    ") and key in found:
+            found[key] |= {work / p.strip() for p in paths.split(",")}
+    return {k: sorted(v) for k, v in found.items()}
+
+
 def test_sigkill_during_training_and_aggregation_then_resume_with_one_core(ct_run, ct_config, tmp_path):
-    """--cores 1, killed with SIGKILL while a network trains and again while a table is aggregated,
-    then rerun as a user would (unlock, run): the same bytes as the uninterrupted --cores 2 run."""
+    """Everything from network training on (training, deep restoration and every table and figure
+    after them) rerun with --cores 1 on a copy of the --cores 2 run, killed with SIGKILL while a network
+    trains and again while a table is aggregated, then rerun as a user would (unlock, run): the same
+    bytes as the uninterrupted --cores 2 run. (The jobs before training are copied: CI has no time
+    for another complete run; the cluster test reruns them all.)"""
     work = tmp_path / "killed"
-    work.mkdir()
+    shutil.copytree(ct_run, work, symlinks=True)
+    planned = _files_from(work, ct_config, "train_restorer")
+    redo = planned["output"]
+    assert len(redo) >= 25 and all(p.exists() for p in redo), redo
+    assert {p.relative_to(work).parts[1] for p in redo} >= {"models", "restored", "tables", "figures"}
+    for p in redo + planned["log"] + planned["benchmark"]:
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     res = work / "results"
     training = _kill_when(_start(work, ct_config, 1), res / "logs" / "train_restorer" / "dncnn_ct.log",
                           res / "models" / "dncnn" / "ct" / "history.csv")
@@ -161,5 +160,30 @@ def test_sigkill_during_training_and_aggregation_then_resume_with_one_core(ct_ru
     proc = run_snakemake(work, configfile=ct_config, cores=1, timeout=1500, nolock=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert _half_written(res) == []
+    assert all(p.exists() for p in redo)
     diffs = compare_trees(ct_run / "results", res)
     assert diffs == [], diffs[:20]
+
+
+def test_scaling_report_from_stored_settings(tmp_path):
+    """The scaling benchmark stores one JSON per setting and reports ratios only between measured ones."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("scaling", REPO / "benchmarks" / "scaling.py")
+    scaling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scaling)
+    for factor, cores, wall, rules in ((1, 2, 600.0, {"train": 500.0, "degrade": 100.0}),
+                                       (1, 1, 900.0, {"train": 700.0, "degrade": 200.0}),
+                                       (2, 2, 840.0, {"train": 520.0, "degrade": 210.0})):
+        rec = {"factor": factor, "cores": cores, "wall_s": wall, "job_s": sum(rules.values()), "jobs": 10,
+               "rules": rules, "load_before": [0.1, 0.1, 0.1]}
+        (tmp_path / f"x{factor}_cores{cores}.json").write_text(json.dumps(rec))
+    text = scaling.report(scaling.load_results(tmp_path), "cfg.yaml", [1, 2], [1, 2], top=2)
+    assert "speed-up of --cores 2 over --cores 1 at 1x cases: 1.50" in text
+    assert "wall time of 2x cases over 1x cases at --cores 2: 1.40 (job time 1.22)" in text
+    assert "at 2x cases:" not in text and "at --cores 1:" not in text   # (2x, cores 1) is missing
+    assert text.count("not measured") == 1
+    assert "| train " in text and "520 s (71 %)" in text
+    cfg = scaling.scaled_config({"synthesis": {"cases": {"train": 4, "val": 2, "test": 2}}}, 2)
+    assert cfg["synthesis"]["cases"] == {"train": 8, "val": 4, "test": 4}

@@ -14,7 +14,6 @@ from mira.restore import restore
 from mira.restore.inference import apply_model, check_unseen, load_model, training_case_ids
 from mira.restore.models import DnCNN, EDSR, SRCNN, build_model
 from mira.restore.training import PatchSampler, TrainSettings, _Sample, fit, save_checkpoint, train_restorer
-from mira.seeding import rng_for
 
 TINY = {"epochs": 2, "steps_per_epoch": 4, "patch_size": 16, "batch_size": 4, "budget_s": 0, "copies": 1,
         "val_cases": 1, "threads": 1, "device": "cpu", "patience": 5}

@@ -16,7 +16,6 @@ Definitions (used by the augmentation constraint checks and the degradation grad
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import entropy as _entropy
 
 from ..errors import ParameterError
 from ..modalities import get_profile
@@ -71,4 +70,6 @@ def entropy_bits(image: np.ndarray, modality: str, bins: int = 256, mask: np.nda
     lo, hi = get_profile(modality).metric_window
     vals = image[_mask(mask, image.shape, "mask")] if mask is not None else image.ravel()
     counts, _ = np.histogram(np.clip(vals, lo, hi), bins=bins, range=(lo, hi))
-    return float(_entropy(counts[counts > 0], base=2))
+    from scipy.stats import entropy  # imported here: scipy.stats costs every job ~0.5 s to import
+
+    return float(entropy(counts[counts > 0], base=2))
