@@ -10,6 +10,18 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Torch in the test processes runs on one thread: the small networks of the tests run fastest
+    so, and three xdist workers share two cores (the workflow's jobs set their own thread counts)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -27,15 +27,6 @@ from mira.seeding import rng_for
 LEGEND = {0: "background", 1: "body", 2: "right_lung", 3: "left_lung", 4: "heart", 5: "lesion"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks run fastest on one thread (and do not oversubscribe a shared 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def body_phantom(n: int = 64, seed: int = 0, modality: str = "ct", noise: float = 10.0) -> Sample:
     """A small torso: body, two lungs, heart, one lesion; values in the modality's units."""
     rng = np.random.default_rng(seed)

@@ -16,16 +16,6 @@ from mira.evaluate.strategy_study import (claims_statement, claims_table, data_f
                                           summarize_runs, t_interval)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small networks run fastest on one thread (and do not oversubscribe a shared machine)."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------------------------------
 # aggregation on hand-made per-case tables
 
