@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     config = Path(args.config)
+    if not config.is_file():
+        sys.exit(f"scaling: --config {config}: no such file")
     name = config.stem
     store = Path(args.results) if args.results else RESULTS / name
     if not args.report_only:
