@@ -3,7 +3,7 @@
 Runs the real Snakefile from scratch in a fresh folder per setting, times it, then reads every job's
 ``benchmark:`` file to tell which rules dominate. Each finished setting is stored as one small JSON
 file (wall time, job seconds per rule, machine load before the start, commit), so the benchmark can
-be run one setting at a time - the default config needs hours per setting on 2 cores - and the
+be run one setting at a time - the default config needs 35-65 minutes per setting on 2 cores - and the
 report is drawn from whatever settings have been measured. Usage::
 
     python benchmarks/scaling.py                                  # default config, all four settings
