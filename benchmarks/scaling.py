@@ -34,6 +34,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from mira.atomic import atomic_path
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scaling"
 
@@ -132,18 +134,29 @@ def report(results: dict[tuple[int, int], dict], config_name: str, factors: list
     return "\n".join(lines)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (cores, case factors, rules listed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=str(REPO / "config.yaml"))
-    ap.add_argument("--cores", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--factors", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--cores", nargs="+", type=_positive_int, default=[1, 2])
+    ap.add_argument("--factors", nargs="+", type=_positive_int, default=[1, 2])
     ap.add_argument("--results", default=None, help="where the per-setting JSON files go "
                     "(default: benchmarks/results/scaling/<config name>)")
     ap.add_argument("--work", default=None, help="work folder for the runs (default: a temporary folder, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the runs' work folders")
     ap.add_argument("--redo", action="store_true", help="rerun settings that are already stored")
     ap.add_argument("--report-only", action="store_true", help="run nothing; print the stored results")
-    ap.add_argument("--top", type=int, default=6, help="rules listed as dominant")
+    ap.add_argument("--top", type=_positive_int, default=6, help="rules listed as dominant")
     args = ap.parse_args(argv)
 
     config = Path(args.config)
@@ -168,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 if work.exists():
                     shutil.rmtree(work)
                 rec = {"config": name, "factor": factor, **measure(cfg_path, work, cores)}
-                target.write_text(json.dumps(rec, indent=1) + "\n")
+                with atomic_path(target) as tmp:  # an interrupted write never looks like a stored setting
+                    tmp.write_text(json.dumps(rec, indent=1) + "\n")
                 print(f"{factor}x cases, --cores {cores}: {rec['wall_s']:.1f} s wall", file=sys.stderr)
                 if not args.keep:
                     shutil.rmtree(work, ignore_errors=True)

@@ -187,6 +187,10 @@ def test_scaling_report_from_stored_settings(tmp_path):
     assert "| train " in text and "520 s (71 %)" in text
     with pytest.raises(SystemExit, match="no-such.yaml: no such file"):
         scaling.main(["--config", str(tmp_path / "no-such.yaml"), "--results", str(tmp_path)])
+    for bad in (["--cores", "0"], ["--factors", "-1"], ["--factors", "two"]):
+        with pytest.raises(SystemExit) as exc:
+            scaling.main([*bad, "--results", str(tmp_path)])
+        assert exc.value.code == 2 and not (tmp_path / "x0_cores1.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x1_cores1.json", "x1_cores2.json", "x2_cores2.json"]
     cfg = scaling.scaled_config({"synthesis": {"cases": {"train": 4, "val": 2, "test": 2}}}, 2)
     assert cfg["synthesis"]["cases"] == {"train": 8, "val": 4, "test": 4}
