@@ -10,7 +10,9 @@ Every script in ``workflow/scripts`` is a few lines::
 ``run_script`` sends log records to the rule's ``log:`` file (and stderr), limits numeric libraries
 to the rule's ``threads:``, and turns a :class:`mira.errors.MiraError` into one clear line
 (``mira: error: <message naming the file or key>``) and exit status 1, so Snakemake marks the job
-failed and deletes its incomplete outputs.
+failed and deletes its incomplete outputs. An ``OSError`` that escapes the package (a full disk under
+pandas' ``to_csv``, an unreadable file) is reported the same way, ``mira: error: <file>: <reason>``;
+its traceback goes to the rule's log file only.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import MiraError
 
@@ -53,8 +55,37 @@ def setup_logging(log_path: str | None) -> logging.Logger:
     return logging.getLogger("mira")
 
 
+def _log_file_only(message: str) -> None:
+    """Write an ERROR record to the log file handler(s) only (not to stderr)."""
+    record = logging.LogRecord("mira", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def os_error_line(exc: OSError, rule: str = "?", outputs: Sequence[str] = ()) -> str:
+    """``<file>: <reason>`` for an ``OSError``.
+
+    An error that names no file (``write()`` on a full disk) names the rule and its outputs instead:
+    ``rule evaluate (output results/x.csv): No space left on device``.
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else str(exc.filename)
+    else:
+        names = [str(o) for o in outputs]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        where = f"rule {rule}" + (f" (output {shown})" if names else "")
+    return f"{where}: {reason}"
+
+
 def run_script(smk: Any, main: Callable[[Any, logging.Logger], None]) -> None:
-    """Run ``main(smk, log)`` for a Snakemake script job with clean error handling."""
+    """Run ``main(smk, log)`` for a Snakemake script job with clean error handling.
+
+    A :class:`~mira.errors.MiraError` or an ``OSError`` ends the job with one line
+    ``mira: error: ...`` on stderr and exit status 1; any other exception is logged with its
+    traceback and re-raised.
+    """
     log_path = smk.log[0] if len(smk.log) else None
     log = setup_logging(log_path)
     set_threads(getattr(smk, "threads", 1))
@@ -65,6 +96,11 @@ def run_script(smk: Any, main: Callable[[Any, logging.Logger], None]) -> None:
     except MiraError as exc:
         log.error("%s", exc)
         print(f"mira: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # e.g. a full disk under a library's own writer: one line, traceback in the log
+        line = os_error_line(exc, rule, list(getattr(smk, "output", None) or ()))
+        _log_file_only(f"rule {rule} failed: {line}\n{traceback.format_exc()}")
+        print(f"mira: error: {line}", file=sys.stderr)
         sys.exit(1)
     except Exception:  # unexpected: keep the traceback in the log
         log.error("unexpected failure in rule %s:\n%s", rule, traceback.format_exc())

@@ -12,6 +12,13 @@ Layout of one dataset folder::
 Paths in the manifest are relative to the dataset folder, so a folder can be moved or copied.
 ``class_label`` is 1 when the case has a lesion, 0 when it has none and -1 when unknown (real
 images without annotations).
+
+Geometry: arrays are in numpy order (``(z, y, x)`` or ``(y, x)``) with ``spacing_mm`` in the same
+order; where the image lies in the patient (origin and direction cosines, LPS, see
+:mod:`mira.geometry`) is not in the manifest but in the NIfTI headers of the image, its label map and
+its sequences, which all share it. A 2D case with a geometry (a DICOM slice) is a one-slice volume on
+disk at its place in the patient; ``ndim`` in the manifest says to read it back as ``(y, x)``.
+Phantoms and other images without a placement are written with the identity (2D ones stay 2D files).
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ import numpy as np
 
 from .atomic import write_text
 from .errors import InputError
-from .io import read_image, read_label, write_image, write_label
+from .geometry import IDENTITY, Geometry
+from .io import read_image, read_image_with_geometry, read_label, write_image, write_label
 
 PathLike = Union[str, os.PathLike]
 
@@ -92,15 +100,31 @@ class CaseRecord:
         )
 
 
+def file_geometry(geometry: Geometry | None) -> Geometry | None:
+    """The geometry to write into a file: ``None`` (ITK defaults) for the plain identity placement.
+
+    An identity geometry without a slice thickness adds nothing to ITK's defaults, so a 2D image
+    placed that way (a phantom, a 2D file without a placement) stays a 2D file.
+    """
+    if geometry is None or (geometry.is_identity() and geometry.thickness is None):
+        return None
+    return geometry
+
+
 @dataclass
 class Case:
-    """A loaded case: image (native units), optional label map, spacing in mm, extra sequences."""
+    """A loaded case: image (native units), optional label map, spacing in mm, extra sequences, geometry.
+
+    ``geometry`` is the placement in the patient read from the image file (:mod:`mira.geometry`;
+    the identity when the file has none); the label map and sequences share it.
+    """
 
     record: CaseRecord
     image: np.ndarray
     spacing: tuple[float, ...]
     label: np.ndarray | None = None
     sequences: dict[str, np.ndarray] = field(default_factory=dict)
+    geometry: Geometry = IDENTITY
 
 
 class Dataset:
@@ -129,11 +153,16 @@ class Dataset:
         return self.records[0].modality if self.records else ""
 
     def load(self, rec: CaseRecord, sequences: bool = False) -> Case:
-        """Load one case's image, label map and (optionally) its extra sequences."""
-        image, spacing = read_image(self.folder / rec.image)
-        label = read_label(self.folder / rec.label)[0] if rec.label else None
-        seqs = {k: read_image(self.folder / v)[0] for k, v in rec.sequences.items()} if sequences else {}
-        return Case(record=rec, image=image, spacing=spacing, label=label, sequences=seqs)
+        """Load one case's image, label map, (optionally) its extra sequences, and its geometry.
+
+        Every file is read with the manifest's ``ndim``, so a 2D case stored as a one-slice volume
+        comes back as ``(y, x)``.
+        """
+        nd = rec.ndim
+        image, spacing, geometry = read_image_with_geometry(self.folder / rec.image, ndim=nd)
+        label = read_label(self.folder / rec.label, ndim=nd)[0] if rec.label else None
+        seqs = {k: read_image(self.folder / v, ndim=nd)[0] for k, v in rec.sequences.items()} if sequences else {}
+        return Case(record=rec, image=image, spacing=spacing, label=label, sequences=seqs, geometry=geometry)
 
 
 class DatasetWriter:
@@ -147,24 +176,45 @@ class DatasetWriter:
         (self.folder / "images").mkdir(parents=True, exist_ok=True)
 
     def add(self, case_id: str, image: np.ndarray, spacing: Sequence[float], label: np.ndarray | None = None,
-            sequences: Mapping[str, np.ndarray] | None = None, class_label: int = -1) -> CaseRecord:
-        """Write one case's files and remember its manifest row."""
+            sequences: Mapping[str, np.ndarray] | None = None, class_label: int = -1,
+            geometry: Geometry | None = None) -> CaseRecord:
+        """Write one case's files and remember its manifest row.
+
+        Parameters
+        ----------
+        case_id : str
+            Unique within the folder.
+        image : ndarray
+            ``(y, x)`` or ``(z, y, x)``, native units.
+        spacing : sequence of float
+            mm, numpy order.
+        label : ndarray, optional
+            Label map of the image's shape.
+        sequences : mapping of str to ndarray, optional
+            Extra co-registered images of the image's shape.
+        class_label : int
+            1 lesion, 0 none, -1 unknown.
+        geometry : Geometry, optional
+            Placement in the patient (:mod:`mira.geometry`), written into the image, label and
+            sequence files; ``None`` (or the plain identity) for images without one (phantoms).
+        """
         if any(r.case_id == case_id for r in self.records):
             raise InputError(f"duplicate case id {case_id!r} in {self.folder}")
+        geo = file_geometry(geometry)
         img_rel = f"images/{case_id}.nii.gz"
-        write_image(self.folder / img_rel, image, spacing)
+        write_image(self.folder / img_rel, image, spacing, geometry=geo)
         lab_rel, present = "", ()
         if label is not None:
             if label.shape != image.shape:
                 raise InputError(f"case {case_id}: label shape {label.shape} != image shape {image.shape}")
             lab_rel = f"labels/{case_id}.nii.gz"
             (self.folder / "labels").mkdir(exist_ok=True)
-            write_label(self.folder / lab_rel, label, spacing)
+            write_label(self.folder / lab_rel, label, spacing, geometry=geo)
             present = tuple(int(v) for v in np.unique(label))
         seq_rel: dict[str, str] = {}
         for name, arr in (sequences or {}).items():
             rel = f"images/{case_id}_{name}.nii.gz"
-            write_image(self.folder / rel, arr, spacing)
+            write_image(self.folder / rel, arr, spacing, geometry=geo)
             seq_rel[name] = rel
         rec = CaseRecord(case_id=case_id, source=self.source, modality=self.modality, split=self.split,
                          shape=tuple(int(s) for s in image.shape), spacing_mm=tuple(float(s) for s in spacing),

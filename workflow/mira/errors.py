@@ -15,9 +15,24 @@ class InputError(MiraError):
     """An input file or folder is missing, unreadable, corrupt or of the wrong kind."""
 
 
+class UnreadableError(InputError):
+    """A file that belongs to an input source but cannot be read whole: zero bytes, unreadable,
+    truncated (shorter than its header says), an image object without pixel data.
+
+    A source with ``on_unreadable: skip`` turns these, and only these, into listed skips.
+    """
+
+
 class ConfigError(MiraError):
     """The configuration is invalid: unknown key, wrong type, unknown modality, ..."""
 
 
 class ParameterError(MiraError, ValueError):
     """A function received a parameter outside its documented range."""
+
+
+class OutputError(MiraError):
+    """An output could not be written (disk full, quota, file size limit, read-only file system...).
+
+    The message names the output path and the system's reason; nothing partial is left behind.
+    """

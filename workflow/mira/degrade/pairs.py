@@ -25,6 +25,14 @@ the JSON of the fully resolved parameters (including the drawn noise seed, direc
 :func:`mira.degrade.apply` replays any case exactly. Only the primary image of multi-sequence MRI is
 degraded; extra sequences are not carried over.
 
+Geometry: every file of a pair carries the clean case's placement in the patient (origin and
+direction, :mod:`mira.geometry`), so degraded image, reference and labels overlay the clean image in a
+viewer. For ``downsample`` the reference is the clean image cropped at its far end (same origin); LR
+pixel ``j`` covers HR pixels ``j*s .. (j+1)*s - 1`` (:func:`mira.degrade.resolution.downsample`), so
+its first pixel centre lies ``(s - 1) / 2`` HR pixels along every axis of the geometry from the HR
+origin (:func:`lr_geometry`). A 2D case keeps its plane (a one-slice volume on disk); the LR plane
+keeps the slice thickness.
+
 Random streams: case ``c`` draws from ``mira.seeding.rng_for(seed, "degrade", source, modality,
 degradation, level, c)``, so any job -- and any case -- is reproducible alone.
 """
@@ -43,9 +51,10 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_dir, atomic_path, write_text
-from ..dataset import Dataset, DatasetWriter
+from ..dataset import Dataset, DatasetWriter, file_geometry
 from ..errors import InputError
-from ..io import read_image, read_label, write_image, write_label
+from ..geometry import IDENTITY, Geometry
+from ..io import read_image_with_geometry, read_label, write_image, write_label
 from ..seeding import rng_for
 from .grading import GRADE_COLUMNS, grade_case
 from .registry import SR_NAME, apply, get_model, level_params
@@ -74,6 +83,26 @@ def _json_default(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def lr_geometry(geometry: Geometry, hr_spacing, scale: int) -> Geometry:
+    """Geometry of the LR image of :func:`mira.degrade.resolution.downsample` from the HR one.
+
+    LR pixel ``j`` covers HR pixels ``j*s .. (j+1)*s - 1`` on every axis, so its centre is at HR
+    index ``j*s + (s - 1) / 2``: the origin moves by ``(s - 1) / 2`` HR pixels along each image axis;
+    direction and slice thickness (2D) are kept.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The HR image's geometry.
+    hr_spacing : sequence of float
+        HR spacing in mm, numpy order (2 or 3 entries, one per downsampled axis).
+    scale : int
+        Downsampling factor ``s``.
+    """
+    s = int(scale)
+    return geometry.shifted(((s - 1) / 2.0,) * len(hr_spacing), hr_spacing)
 
 
 def degrade_dataset(clean_dir: PathLike, out_dir: PathLike, *, degradation: str, level: str, seed: int,
@@ -132,14 +161,17 @@ def degrade_dataset(clean_dir: PathLike, out_dir: PathLike, *, degradation: str,
                 hr_label = modcrop(case.label, scale) if case.label is not None else None
             else:
                 lr_label = hr_label = case.label
+            ref_geo = case.geometry  # the HR reference is cropped at its far end: same origin
+            deg_geo = lr_geometry(ref_geo, out.reference_spacing, scale) if is_sr else ref_geo
             new = writer.add(rec.case_id, out.image.astype(np.float32), out.spacing, label=lr_label,
-                             class_label=rec.class_label)
+                             class_label=rec.class_label, geometry=deg_geo)
             ref_rel = f"clean/{rec.case_id}.nii.gz"
-            write_image(tmp / ref_rel, out.reference.astype(np.float32), out.reference_spacing)
+            write_image(tmp / ref_rel, out.reference.astype(np.float32), out.reference_spacing,
+                        geometry=file_geometry(ref_geo))
             ref_lab_rel = new.label
             if is_sr and hr_label is not None:
                 ref_lab_rel = f"clean_labels/{rec.case_id}.nii.gz"
-                write_label(tmp / ref_lab_rel, hr_label, out.reference_spacing)
+                write_label(tmp / ref_lab_rel, hr_label, out.reference_spacing, geometry=file_geometry(ref_geo))
             pair_rows.append({
                 "case_id": rec.case_id, "modality": modality, "degradation": degradation, "level": level,
                 "degraded": new.image, "reference": ref_rel, "label": new.label, "reference_label": ref_lab_rel,
@@ -173,7 +205,12 @@ def _short(v) -> str:
 
 @dataclass
 class Pair:
-    """One loaded pair: degraded image, clean reference, label maps, spacings and parameters."""
+    """One loaded pair: degraded image, clean reference, label maps, spacings, geometries and parameters.
+
+    ``geometry`` is the degraded image's placement (shifted by half an LR pixel block for
+    ``downsample``), ``reference_geometry`` the reference's (the clean case's); restored images are
+    written with ``reference_geometry``.
+    """
 
     case_id: str
     degraded: np.ndarray
@@ -184,6 +221,8 @@ class Pair:
     reference_label: np.ndarray | None
     params: dict
     class_label: int
+    geometry: Geometry = IDENTITY
+    reference_geometry: Geometry = IDENTITY
 
 
 class PairedDataset:
@@ -215,10 +254,13 @@ class PairedDataset:
         return pd.read_csv(self.folder / GRADING)
 
     def load(self, row: Mapping[str, str]) -> Pair:
-        deg, sp = read_image(self.folder / row["degraded"])
-        ref, rsp = read_image(self.folder / row["reference"])
-        lab = read_label(self.folder / row["label"])[0] if row["label"] else None
-        rlab = read_label(self.folder / row["reference_label"])[0] if row["reference_label"] else None
+        """Load one ``pairs.csv`` row; 2D images (``spacing_mm`` with 2 entries) come back as ``(y, x)``."""
+        nd = len([v for v in row["spacing_mm"].split("x") if v])
+        rnd = len([v for v in row["reference_spacing_mm"].split("x") if v]) or nd
+        deg, sp, geo = read_image_with_geometry(self.folder / row["degraded"], ndim=nd)
+        ref, rsp, rgeo = read_image_with_geometry(self.folder / row["reference"], ndim=rnd)
+        lab = read_label(self.folder / row["label"], ndim=nd)[0] if row["label"] else None
+        rlab = read_label(self.folder / row["reference_label"], ndim=rnd)[0] if row["reference_label"] else None
         return Pair(case_id=row["case_id"], degraded=deg, reference=ref, spacing=sp, reference_spacing=rsp,
                     label=lab, reference_label=rlab, params=json.loads(row["params"]),
-                    class_label=int(row["class_label"]))
+                    class_label=int(row["class_label"]), geometry=geo, reference_geometry=rgeo)

@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import Geometry
 from ..modalities import ModalityProfile
 
 log = logging.getLogger("mira.ingest")
@@ -59,6 +60,10 @@ class Decoded:
         grey X-ray/US to [0, 1]; ``None`` for floats or unknown ranges.
     calibrated : bool
         ``True`` when values are physical (HU for CT after rescale); required for CT.
+    geometry : Geometry or None
+        Where the array lies in the patient (:mod:`mira.geometry`; for ``(n, y, x)`` arrays the
+        first axis is ITK's ``z``); ``None`` when the file says nothing (PNG, DICOM without
+        ``ImagePositionPatient``/``ImageOrientationPatient``): written with the identity.
     """
 
     array: np.ndarray
@@ -66,6 +71,7 @@ class Decoded:
     source: str
     full_scale: tuple[float, float] | None = None
     calibrated: bool = False
+    geometry: Geometry | None = None
 
 
 @dataclass
@@ -82,12 +88,15 @@ class LoadedCase:
         Spacing in mm, numpy order.
     source : str
         File or folder it came from.
+    geometry : Geometry or None
+        Placement in the patient (:mod:`mira.geometry`), ``None`` when unknown.
     """
 
     case_id: str
     image: np.ndarray
     spacing: tuple[float, ...]
     source: str
+    geometry: Geometry | None = None
 
 
 def check_pixels(dec: Decoded) -> None:
@@ -176,17 +185,30 @@ def to_cases(dec: Decoded, profile: ModalityProfile, case_id: str, frames: Seque
     """
     check_pixels(dec)
     arr = dec.array
+    geo = dec.geometry
     if arr.ndim == 3 and arr.shape[0] == 1 and frames is None:  # a one-slice volume is a 2D image
         arr, spacing = arr[0], dec.spacing[1:]
-        dec = Decoded(arr, spacing, dec.source, dec.full_scale, dec.calibrated)
+        if geo is not None:
+            geo = Geometry(geo.origin, geo.direction, geo.thickness or float(dec.spacing[0]))
+        dec = Decoded(arr, spacing, dec.source, dec.full_scale, dec.calibrated, geo)
         frames = None
     if arr.ndim == 2 or 3 in profile.ndims:
-        return [LoadedCase(case_id, normalise_values(dec, profile), tuple(float(s) for s in dec.spacing), dec.source)]
+        return [LoadedCase(case_id, normalise_values(dec, profile), tuple(float(s) for s in dec.spacing), dec.source,
+                           geo)]
     # a 2D-only modality (X-ray, US): every frame is its own case, scaled with the same full scale
     if frames is None:
         frames = frame_indices(arr.shape[0], max_frames)
-        dec = Decoded(arr[frames], dec.spacing, dec.source, dec.full_scale, dec.calibrated)
+        dec = Decoded(arr[frames], dec.spacing, dec.source, dec.full_scale, dec.calibrated, geo)
     values = normalise_values(dec, profile)
     numbers = list(frames)
     spacing = tuple(float(s) for s in dec.spacing[1:])
-    return [LoadedCase(f"{case_id}_f{k:03d}", values[i], spacing, dec.source) for i, k in enumerate(numbers)]
+
+    def frame_geometry(k: int) -> Geometry | None:
+        # frame k of a spatial stack lies k slices along its ITK z axis (DICOM cine loops carry no geometry)
+        if geo is None:
+            return None
+        moved = geo.shifted((k, 0, 0), dec.spacing)
+        return Geometry(moved.origin, moved.direction, float(dec.spacing[0]))
+
+    return [LoadedCase(f"{case_id}_f{k:03d}", values[i], spacing, dec.source, frame_geometry(k))
+            for i, k in enumerate(numbers)]

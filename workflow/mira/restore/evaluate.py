@@ -12,6 +12,9 @@ reference grid). Output: one folder per method::
       metrics.csv                 tidy rows, columns METRIC_COLUMNS
       restore.json                method, parameters, model sidecar summary, input folder, means
 
+Restored images and labels carry the reference's geometry (origin and direction in the patient,
+:mod:`mira.geometry`), so they overlay the clean and the original image in a viewer.
+
 Metrics per case (``metric`` column): ``psnr`` (dB) and ``ssim`` over the modality's fixed window
 (:mod:`mira.metrics.fidelity`, through scikit-image: CT -1000..1000 HU, i.e. data range 2000 HU; MRI,
 X-ray and ultrasound 0..1), ``mae`` in native units (HU for CT) after clipping to that window,
@@ -157,7 +160,7 @@ def restore_folder(paired_dir: PathLike, out_dir: PathLike, method: str, *, mode
                 raise InputError(f"{paired_dir}: {method} produced shape {out.shape} for case {pair.case_id}, "
                                  f"reference is {pair.reference.shape}")
             writer.add(pair.case_id, out, pair.reference_spacing, label=pair.reference_label,
-                       class_label=pair.class_label)
+                       class_label=pair.class_label, geometry=pair.reference_geometry)
             values = {**score(pair.reference, out, modality), "wall_s": wall, "cpu_s": cpu}
             for metric in METRICS:
                 rows.append({"source": source, "modality": modality, "split": split, "degradation": degradation,
