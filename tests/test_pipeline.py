@@ -95,7 +95,7 @@ def _write_bad_input(src: Path, kind: str) -> tuple[str, str, str]:
 
     if kind == "truncated":
         shutil.copy(_pydicom_file("MR_truncated.dcm"), src / "MR_truncated.dcm")
-        return "mri", "MR_truncated.dcm", "cannot decode pixel data"
+        return "mri", "MR_truncated.dcm", "file cut short"
     if kind == "corrupt":
         (src / "slice1.dcm").write_bytes(b"\x00" * 128 + b"DICM" + os.urandom(300))
         return "ct", "slice1.dcm", "not a readable DICOM file"
@@ -128,6 +128,23 @@ def _write_bad_input(src: Path, kind: str) -> tuple[str, str, str]:
     if kind == "rgb_for_ct":
         Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(src / "photo.png")
         return "ct", "photo.png", "Hounsfield"
+    if kind == "modality_mismatch":  # a real CT slice in a source configured as MRI
+        shutil.copy(_pydicom_file("CT_small.dcm"), src / "slice.dcm")
+        return "mri", "slice.dcm", "DICOM Modality CT contradicts the configured modality 'mri'"
+    if kind == "uncalibrated_ct":  # CT without RescaleSlope/RescaleIntercept
+        ds = pydicom.dcmread(_pydicom_file("CT_small.dcm"))
+        del ds.RescaleSlope, ds.RescaleIntercept
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = f"{ds.SeriesInstanceUID}.9", f"{ds.SOPInstanceUID}.9"
+        ds.save_as(src / "raw.dcm")
+        return "ct", "raw.dcm", "ct_rescale"
+    if kind == "missing_slice":  # slices 5 mm apart, the third one missing
+        for i in (0, 1, 3, 4):
+            ds = pydicom.dcmread(_pydicom_file("CT_small.dcm"))
+            ds.ImagePositionPatient = [0.0, 0.0, float(i) * 5.0]
+            ds.InstanceNumber = i + 1
+            ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+            ds.save_as(src / f"slice{i}.dcm")
+        return "ct", "slice1.dcm", "1 missing slice(s) between"
     if kind == "too_large":
         Image.fromarray(np.zeros((4000, 4000), np.uint8)).save(src / "huge.png")
         return "xray", "huge.png", "too large for the configured memory"
@@ -135,7 +152,12 @@ def _write_bad_input(src: Path, kind: str) -> tuple[str, str, str]:
 
 
 BAD_INPUTS = ["truncated", "corrupt", "non_image", "empty", "mixed_sizes", "nan", "inf", "one_pixel", "rgb_for_ct",
-              "too_large"]
+              "too_large", "modality_mismatch", "uncalibrated_ct", "missing_slice"]
+
+
+#: A real file of each modality (its DICOM Modality tag must fit the configured modality).
+GOOD_FILE = {"ct": "CT_small.dcm", "mri": "MR_small.dcm", "xray": "dicomdirtests/77654033/CR1/6154",
+             "us": "examples_palette.dcm"}
 
 
 @pytest.mark.parametrize("kind", BAD_INPUTS)
@@ -143,8 +165,9 @@ def test_bad_input_fails_cleanly_naming_the_file(tmp_path, kind):
     src = tmp_path / "scans"
     src.mkdir()
     modality, culprit, message = _write_bad_input(src, kind)
-    if kind not in ("empty", "mixed_sizes"):  # a good file beside the bad one: the bad one still stops the run
-        shutil.copy(_pydicom_file("CT_small.dcm"), src / "good.dcm")
+    if kind not in ("empty", "mixed_sizes", "missing_slice", "modality_mismatch"):
+        # a good file beside the bad one: the bad one still stops the run
+        shutil.copy(_pydicom_file(GOOD_FILE[modality]), src / "good.dcm")
     before = sha256_tree(src)
     work = tmp_path / "work"
     work.mkdir()

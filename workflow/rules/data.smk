@@ -32,6 +32,7 @@ rule ingest:
         train=directory(f"{RESULTS}/data/{{source}}/{{modality}}/train"),
         val=directory(f"{RESULTS}/data/{{source}}/{{modality}}/val"),
         test=directory(f"{RESULTS}/data/{{source}}/{{modality}}/test"),
+        report=f"{RESULTS}/data/{{source}}/{{modality}}/ingest_report.csv",
     wildcard_constraints:
         source=input_names_regex(),
     params:
@@ -49,6 +50,30 @@ rule ingest:
         runtime=30,
     script:
         "../scripts/ingest.py"
+
+
+rule ingest_summary:
+    input:
+        ingest_reports(),
+    output:
+        csv=f"{RESULTS}/tables/ingest.csv",
+        md=report(
+            f"{RESULTS}/tables/ingest.md",
+            caption="../report/ingest.rst",
+            category="Data",
+        ),
+    log:
+        f"{RESULTS}/logs/ingest_summary/ingest_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_summary/ingest_summary.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/ingest_summary.py"
 
 
 rule dataset_stats:

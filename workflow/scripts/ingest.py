@@ -11,7 +11,7 @@ def main(smk, log):
                           f"but {smk.wildcards.modality!r} was requested")
     counts = ingest_source(smk.wildcards.source, spec,
                            {"train": smk.output.train, "val": smk.output.val, "test": smk.output.test},
-                           seed=smk.params.seed, mem_mb=smk.resources.mem_mb)
+                           seed=smk.params.seed, mem_mb=smk.resources.mem_mb, report_path=smk.output.report)
     log.info("ingested %s: %s", smk.wildcards.source, counts)
 
 

@@ -18,12 +18,32 @@ inversion (1 = white on the display), scaled by bits stored; ultrasound B-mode g
 Modules: :mod:`.spec` (config validation), :mod:`.discover` (files, series grouping),
 :mod:`.dicom`, :mod:`.nifti`, :mod:`.raster` (readers), :mod:`.normalise` (data contract),
 :mod:`.ids` (case ids), :mod:`.splits` (split assignment), :mod:`.source` (orchestration),
-:mod:`.samples` (pydicom test files).
+:mod:`.samples` (pydicom test files), :mod:`.objects` (what a DICOM object is), :mod:`.report`
+(the ingest report of every file considered).
 """
-from .normalise import LoadedCase
-from .samples import PYDICOM_SAMPLES, pydicom_test_files
-from .source import ingest_source, iter_cases, load_series
-from .spec import IngestSpec, parse_spec
+from __future__ import annotations
 
-__all__ = ["ingest_source", "load_series", "PYDICOM_SAMPLES", "LoadedCase", "IngestSpec", "parse_spec",
-           "iter_cases", "pydicom_test_files"]
+import importlib
+from typing import Any
+
+#: Public name -> submodule. Imported on first use (PEP 562), so ``mira.ingest.spec`` (what the
+#: Snakefile validates configs with) loads without the image readers (SimpleITK, pydicom).
+_EXPORTS = {
+    "ingest_source": "source", "load_series": "source", "iter_cases": "source",
+    "PYDICOM_SAMPLES": "samples", "pydicom_test_files": "samples",
+    "LoadedCase": "normalise", "IngestSpec": "spec", "parse_spec": "spec", "IngestReport": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,8 +5,9 @@ Decisions (see also :mod:`.normalise`):
 * **Pixels** are always decoded by pydicom (one decoder path for every file), opened read-only.
 * **CT / MRI**: the Modality LUT (``RescaleSlope``/``RescaleIntercept``, a Modality LUT Sequence,
   or the Pixel Value Transformation of enhanced multi-frame functional groups) is applied per slice
-  or frame. MONOCHROME1 CT is *not* inverted (HU keep their meaning); MONOCHROME1 MRI is inverted on
-  the stored values before rescale.
+  or frame. CT must be calibrated: a CT frame without any of these is refused, unless the source
+  declares ``ct_rescale: [slope, intercept]``. MONOCHROME1 CT is *not* inverted (HU keep their
+  meaning); MONOCHROME1 MRI is inverted on the stored values before rescale.
 * **X-ray / US**: stored values are used without rescale; MONOCHROME1 is inverted so that a higher
   value is brighter on the display; the nominal range from ``BitsStored`` and
   ``PixelRepresentation`` is kept as the full scale for the [0, 1] mapping.
@@ -19,7 +20,13 @@ Decisions (see also :mod:`.normalise`):
 * **Series** of single-frame CT/MRI slices are stacked in order of ``ImagePositionPatient``
   projected on the slice normal (``ImageOrientationPatient``), or of ``InstanceNumber`` when
   positions are missing. The spacing is taken from SimpleITK's ``ImageSeriesReader`` (GDCM) and
-  cross-checked against ``PixelSpacing`` and the slice position differences.
+  cross-checked against ``PixelSpacing`` and the slice position differences. Every slice must agree
+  on size, ``ImageOrientationPatient`` and ``PixelSpacing``; a gap in the positions (or in the
+  ``InstanceNumber`` sequence when positions are absent) is a missing slice and an error naming the
+  files on both sides; slices with neither positions nor unique instance numbers are refused.
+* **Geometry** (:mod:`mira.geometry`): ``ImagePositionPatient`` of the first slice (after sorting)
+  is the origin, ``ImageOrientationPatient`` gives the row and column directions, the slice normal
+  the third; files without these tags have no geometry (written with the identity).
 * **In-plane spacing**: ``PixelSpacing`` (also in the functional groups), else
   ``ImagerPixelSpacing`` (X-ray), else ``SequenceOfUltrasoundRegions`` ``PhysicalDeltaY/X``
   (cm -> mm), else the source's ``spacing_mm``, else 1.0 mm with a warning in the log.
@@ -34,7 +41,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import Geometry
 from .normalise import Decoded
+from ..errors import UnreadableError
 
 log = logging.getLogger("mira.ingest")
 
@@ -43,14 +52,6 @@ DICOM_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima")
 
 #: Elements that hold decodable pixels.
 PIXEL_KEYWORDS: tuple[str, ...] = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-
-#: DICOM ``Modality`` values expected for each mira modality (a mismatch is logged, not refused).
-EXPECTED_DICOM_MODALITY: dict[str, tuple[str, ...]] = {
-    "ct": ("CT",),
-    "mri": ("MR",),
-    "xray": ("CR", "DX", "RG", "MG", "XA", "RF", "PX", "IO", "DF"),
-    "us": ("US", "IVUS"),
-}
 
 #: Relative and absolute (mm) tolerance when comparing spacings of two sources.
 SPACING_RTOL = 1e-3
@@ -86,7 +87,7 @@ def read_header(path: Path, claimed: bool) -> Any | None:
 
     Raises
     ------
-    InputError
+    UnreadableError
         If a claimed DICOM file cannot be parsed; the message names the file.
     """
     import pydicom
@@ -96,17 +97,17 @@ def read_header(path: Path, claimed: bool) -> Any | None:
         ds = pydicom.dcmread(path, defer_size="64 KB", force=force)
     except Exception as exc:  # InvalidDicomError, and a zoo of other types on corrupt files
         if claimed:
-            raise InputError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
+            raise UnreadableError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
         return None
     meta_sop = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
     if claimed and "SOPClassUID" not in ds and not meta_sop:
         # every DICOM object names its SOP class; bytes that parse without one are corrupt
-        raise InputError(f"{path}: not a readable DICOM file (no SOP Class UID: corrupt or not DICOM)")
+        raise UnreadableError(f"{path}: not a readable DICOM file (no SOP Class UID: corrupt or not DICOM)")
     if force:  # no preamble: accept only what clearly is a DICOM data set
-        plausible = "SOPClassUID" in ds and (claimed or has_pixels(ds))
+        plausible = "SOPClassUID" in ds
         if not plausible:
             if claimed:
-                raise InputError(f"{path}: not a readable DICOM file (no DICM preamble and no SOP Class UID)")
+                raise UnreadableError(f"{path}: not a readable DICOM file (no DICM preamble and no SOP Class UID)")
             return None
     return ds
 
@@ -118,7 +119,7 @@ def read_dataset(path: Path) -> Any:
     try:
         return pydicom.dcmread(path, force=not has_dicm_preamble(path))
     except Exception as exc:
-        raise InputError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
+        raise UnreadableError(f"{path}: not a readable DICOM file ({_short(exc)})") from None
 
 
 def has_pixels(ds: Any) -> bool:
@@ -132,13 +133,6 @@ def number_of_frames(ds: Any) -> int:
         return max(1, int(ds.get("NumberOfFrames", 1) or 1))
     except (TypeError, ValueError):
         return 1
-
-
-def check_modality_tag(ds: Any, modality: str, path: Path) -> None:
-    """Log a warning when the file's DICOM ``Modality`` does not fit the configured modality."""
-    tag = str(ds.get("Modality", "") or "").upper()
-    if tag and tag not in EXPECTED_DICOM_MODALITY.get(modality, ()):
-        log.warning("%s: DICOM Modality %s ingested as configured modality %s", path, tag, modality)
 
 
 # --------------------------------------------------------------------------- pixel decoding
@@ -172,7 +166,7 @@ def _decode_raw(ds: Any, path: Path, index: int | None) -> tuple[np.ndarray, dic
         decoder = get_decoder(_transfer_syntax(ds))
         arr, meta = decoder.as_array(ds, index=index, as_rgb=False)
     except Exception as exc:  # truncated data, unsupported compression, missing plugin, bad tags
-        raise InputError(f"{path}: cannot decode pixel data ({_short(exc)})") from None
+        raise UnreadableError(f"{path}: cannot decode pixel data ({_short(exc)})") from None
     return arr, dict(meta)
 
 
@@ -206,8 +200,13 @@ def _rescale_params(ds: Any, frame: int) -> tuple[float, float] | None:
     return None
 
 
-def _apply_modality_lut(values: np.ndarray, stored: np.ndarray, ds: Any, frames: Sequence[int]) -> np.ndarray:
-    """Apply the Modality LUT: a LUT sequence on the stored integers, else slope/intercept per frame."""
+def _apply_modality_lut(values: np.ndarray, stored: np.ndarray, ds: Any, frames: Sequence[int], path: Path,
+                        modality: str, ct_rescale: tuple[float, float] | None, rescale_key: str) -> np.ndarray:
+    """Apply the Modality LUT: a LUT sequence on the stored integers, else slope/intercept per frame.
+
+    A CT frame without any Modality LUT takes ``ct_rescale`` or is refused (its values are not
+    known to be HU); an MRI frame without one keeps its stored values.
+    """
     if "ModalityLUTSequence" in ds:
         from pydicom.pixels import apply_modality_lut
 
@@ -215,6 +214,14 @@ def _apply_modality_lut(values: np.ndarray, stored: np.ndarray, ds: Any, frames:
     out = values.copy()
     for i, frame in enumerate(frames):
         params = _rescale_params(ds, frame)
+        if params is None and modality == "ct":
+            if ct_rescale is None:
+                raise InputError(
+                    f"{path}: CT without RescaleSlope/RescaleIntercept or a Modality LUT: its stored values are not "
+                    f"known to be Hounsfield units. If you know how they map, declare it with {rescale_key}: "
+                    "[slope, intercept] (HU = slope x stored + intercept; [1, 0] if they already are HU, "
+                    "[1, -1024] for CT numbers stored with an offset of 1024)")
+            params = ct_rescale
         if params is not None:
             slope, intercept = params
             if out.ndim == 3:
@@ -224,7 +231,9 @@ def _apply_modality_lut(values: np.ndarray, stored: np.ndarray, ds: Any, frames:
     return out
 
 
-def decode_pixels(ds: Any, path: Path, modality: str, frames: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[float, float] | None, bool]:
+def decode_pixels(ds: Any, path: Path, modality: str, frames: Sequence[int] | None = None,
+                  ct_rescale: tuple[float, float] | None = None, rescale_key: str = "ct_rescale"
+                  ) -> tuple[np.ndarray, tuple[float, float] | None, bool]:
     """Decode a file's pixels to grey values.
 
     Parameters
@@ -237,6 +246,10 @@ def decode_pixels(ds: Any, path: Path, modality: str, frames: Sequence[int] | No
         Configured modality; decides rescale and MONOCHROME1 handling (module docstring).
     frames : sequence of int, optional
         Frames to decode (all when ``None``).
+    ct_rescale : (float, float), optional
+        CT only: ``(slope, intercept)`` for frames without rescale tags; ``None`` refuses them.
+    rescale_key : str
+        The config key named in that refusal (``inputs.<name>.ct_rescale``).
 
     Returns
     -------
@@ -289,7 +302,8 @@ def decode_pixels(ds: Any, path: Path, modality: str, frames: Sequence[int] | No
         else:
             values = float(values.max() + values.min()) - values
     if modality in ("ct", "mri"):
-        values = _apply_modality_lut(_with_frames(values, multi), arr, ds, frame_list)
+        values = _apply_modality_lut(_with_frames(values, multi), arr, ds, frame_list, path, modality, ct_rescale,
+                                     rescale_key)
         return _with_frames(values, multi), None, True
     return _with_frames(values, multi), full, False
 
@@ -389,21 +403,44 @@ def _slice_thickness(ds: Any) -> float | None:
     return None
 
 
-def _uniform_gap(proj_sorted: np.ndarray, where: str) -> float:
-    """Median gap between sorted slice positions; refuses duplicates and non-uniform gaps."""
+def _uniform_gap(proj_sorted: np.ndarray, where: str, names: Sequence[str] | None = None) -> float:
+    """Median gap (mm) between sorted slice positions; refuses duplicates, missing slices and uneven gaps.
+
+    ``names`` (the files or frames in the same order) are named in the message.
+    """
     gaps = np.diff(proj_sorted)
+    label = (lambda i: names[i]) if names is not None else (lambda i: f"slice {i}")
     if np.any(gaps < 1e-4):
-        raise InputError(f"{where}: several slices at the same position (duplicates, or several echoes/phases "
-                         "in one series); select one volume with `include`")
+        i = int(np.argmax(gaps < 1e-4))
+        raise InputError(f"{where}: several slices at the same position ({label(i)} and {label(i + 1)} at "
+                         f"{proj_sorted[i]:.4g} mm: duplicates, or several echoes/phases in one series); select one "
+                         "volume with `include`")
     dz = float(np.median(gaps))
-    if np.max(np.abs(gaps - dz)) > max(0.01, 0.05 * dz):
-        raise InputError(f"{where}: non-uniform slice spacing (gaps {gaps.min():.4g}..{gaps.max():.4g} mm; "
-                         "missing slices?)")
+    off = np.abs(gaps - dz) > max(0.01, 0.05 * dz)
+    if np.any(off):
+        i = int(np.argmax(np.abs(gaps - dz)))
+        ratio = gaps[i] / dz
+        if ratio > 1.5 and abs(ratio - round(ratio)) < 0.1:
+            raise InputError(f"{where}: {int(round(ratio)) - 1} missing slice(s) between {label(i)} and {label(i + 1)} "
+                             f"(positions {proj_sorted[i]:.4g} and {proj_sorted[i + 1]:.4g} mm along the slice normal, "
+                             f"{gaps[i]:.4g} mm apart; the other slices are {dz:.4g} mm apart)")
+        raise InputError(f"{where}: non-uniform slice spacing (gaps {gaps.min():.4g}..{gaps.max():.4g} mm, the "
+                         f"largest between {label(i)} and {label(i + 1)}; gantry tilt or missing slices?)")
     return dz
 
 
-def multiframe_order_and_dz(ds: Any, path: Path) -> tuple[list[int], float]:
-    """Frame order (by position along the normal) and slice spacing in mm of an enhanced multi-frame file."""
+def _geometry(iop: np.ndarray | None, position: np.ndarray | None, thickness: float | None = None) -> Geometry | None:
+    """Geometry of a slice (or of a stack whose first slice it is); ``None`` without both tags."""
+    if iop is None or position is None:
+        return None
+    try:
+        return Geometry.from_dicom_plane(iop, position, thickness=thickness)
+    except InputError:  # e.g. non-orthogonal cosines: no trustworthy placement
+        return None
+
+
+def multiframe_order_and_dz(ds: Any, path: Path) -> tuple[list[int], float, Geometry | None]:
+    """Frame order (by position along the normal), slice spacing in mm and geometry of an enhanced multi-frame file."""
     n = number_of_frames(ds)
     iop = _orientation(ds)
     positions = []
@@ -414,41 +451,51 @@ def multiframe_order_and_dz(ds: Any, path: Path) -> tuple[list[int], float]:
     if n > 1 and positions and all(p is not None for p in positions):
         proj = np.array([float(np.dot(p, _normal(iop))) for p in positions])
         order = [int(i) for i in np.argsort(proj, kind="stable")]
-        return order, _uniform_gap(proj[order], str(path))
+        dz = _uniform_gap(proj[order], str(path), [f"frame {k + 1}" for k in order])
+        return order, dz, _geometry(iop, positions[order[0]])
     dz = _slice_thickness(ds)
     if dz is None:
         log.warning("%s: no slice positions or thickness for %d frames; using 1.0 mm between frames", path, n)
         dz = 1.0
-    return list(range(n)), dz
+    return list(range(n)), dz, None
 
 
 def decode_file(path: Path, modality: str, frames: Sequence[int] | None = None,
-                fallback: tuple[float, float] | None = None) -> Decoded:
+                fallback: tuple[float, float] | None = None, ct_rescale: tuple[float, float] | None = None,
+                rescale_key: str = "ct_rescale") -> Decoded:
     """Read and decode one DICOM file (single- or multi-frame) into a :class:`Decoded`.
 
     For CT/MRI multi-frame files, frames are put in slice order and the third spacing is the slice
     spacing; for X-ray/US multi-frame files (``frames`` selects which), the frame axis spacing is 1.
     The data set is read afresh and dropped afterwards, so decoded pixels never pile up in memory.
+    ``ct_rescale``/``rescale_key`` as in :func:`decode_pixels`.
     """
     ds = read_dataset(path)
     if not has_pixels(ds):
-        raise InputError(f"{path}: DICOM file without pixel data (SOP Class {ds.get('SOPClassUID', '?')})")
-    check_modality_tag(ds, modality, path)
+        raise UnreadableError(f"{path}: DICOM file without pixel data (SOP Class {ds.get('SOPClassUID', '?')})")
     dy, dx = inplane_spacing(ds, path, fallback)
     n = number_of_frames(ds)
     if n > 1 and modality in ("ct", "mri"):
-        order, dz = multiframe_order_and_dz(ds, path)
-        values, full, calibrated = decode_pixels(ds, path, modality)
+        order, dz, geometry = multiframe_order_and_dz(ds, path)
+        values, full, calibrated = decode_pixels(ds, path, modality, None, ct_rescale, rescale_key)
         values = values[order]
-        return Decoded(values, (dz, dy, dx), str(path), full, calibrated)
-    values, full, calibrated = decode_pixels(ds, path, modality, frames)
+        return Decoded(values, (dz, dy, dx), str(path), full, calibrated, geometry)
+    values, full, calibrated = decode_pixels(ds, path, modality, frames, ct_rescale, rescale_key)
     spacing = (dy, dx) if values.ndim == 2 else (1.0, dy, dx)
-    return Decoded(values, spacing, str(path), full, calibrated)
+    geometry = None
+    if n == 1:  # a single slice keeps its place in the patient; cine frames carry no per-frame position
+        geometry = _geometry(_orientation(ds), _position(ds.get("ImagePositionPatient")), _slice_thickness(ds))
+    return Decoded(values, spacing, str(path), full, calibrated, geometry)
 
 
 # --------------------------------------------------------------------------- series of slices
 
-def slice_order(headers: Sequence[Any], where: str) -> tuple[list[int], float | None]:
+def _names(files: Sequence[Path] | None, n: int) -> list[str]:
+    return [str(f) for f in files] if files is not None else [f"slice {i}" for i in range(n)]
+
+
+def slice_order(headers: Sequence[Any], where: str, files: Sequence[Path] | None = None
+                ) -> tuple[list[int], float | None]:
     """Order of single-frame slices along the slice normal, and the slice spacing from the tags.
 
     Returns
@@ -464,25 +511,43 @@ def slice_order(headers: Sequence[Any], where: str) -> tuple[list[int], float | 
     Raises
     ------
     InputError
-        Mixed orientations, duplicate positions or non-uniform gaps.
+        Mixed orientations, duplicate positions, missing slices (a gap in the positions, or in the
+        instance numbers when positions are missing), uneven gaps, or slices whose order is unknown
+        (neither positions nor unique instance numbers). ``files`` are named in the messages.
     """
+    names = _names(files, len(headers))
     iops = [_orientation(h) for h in headers]
     positions = [_position(h.get("ImagePositionPatient")) for h in headers]
     if all(i is not None for i in iops) and all(p is not None for p in positions):
         ref = iops[0]
-        if any(not np.allclose(i, ref, atol=1e-4) for i in iops):
-            raise InputError(f"{where}: slices with different ImageOrientationPatient in one series "
-                             "(a localizer mixed in?); select the axial slices with `include`")
+        bad = next((k for k, i in enumerate(iops) if not np.allclose(i, ref, atol=1e-4)), None)
+        if bad is not None:
+            raise InputError(f"{where}: slices with different ImageOrientationPatient in one series ({names[0]} and "
+                             f"{names[bad]}: a localizer mixed in?); select the axial slices with `include`")
         normal = _normal(ref)
         proj = np.array([float(np.dot(p, normal)) for p in positions])
         order = [int(i) for i in np.argsort(proj, kind="stable")]
-        return order, _uniform_gap(proj[order], where)
-    numbers = [h.get("InstanceNumber") for h in headers]
-    if all(v is not None for v in numbers) and len({int(v) for v in numbers}) == len(numbers):
+        return order, _uniform_gap(proj[order], where, [names[i] for i in order])
+    numbers = []
+    for h in headers:
+        try:
+            numbers.append(int(h.get("InstanceNumber")))
+        except (TypeError, ValueError):
+            numbers.append(None)
+    if all(v is not None for v in numbers) and len(set(numbers)) == len(numbers):
+        order = [int(i) for i in np.argsort(numbers, kind="stable")]
+        ranked = [numbers[i] for i in order]
+        for a, b in zip(range(len(order) - 1), range(1, len(order))):
+            if ranked[b] - ranked[a] != 1:
+                raise InputError(
+                    f"{where}: slices lack ImagePositionPatient, and InstanceNumber jumps from {ranked[a]} "
+                    f"({names[order[a]]}) to {ranked[b]} ({names[order[b]]}): {ranked[b] - ranked[a] - 1} missing "
+                    "slice(s)")
         log.warning("%s: slices lack ImagePositionPatient/ImageOrientationPatient; ordered by InstanceNumber", where)
-        return [int(i) for i in np.argsort([int(v) for v in numbers], kind="stable")], None
-    log.warning("%s: slices lack positions and unique InstanceNumbers; ordered by file name", where)
-    return list(range(len(headers))), None
+        return order, None
+    raise InputError(f"{where}: slices have neither ImagePositionPatient/ImageOrientationPatient nor unique "
+                     "InstanceNumbers, so their order in the volume is unknown; ingest them one by one "
+                     "(one `include` pattern per file, modality xray/us) or fix the export")
 
 
 def sitk_series_spacing(files: Sequence[Path]) -> tuple[float, float, float] | None:
@@ -513,7 +578,8 @@ def _close(a: float, b: float) -> bool:
 
 
 def decode_series(files: Sequence[Path], headers: Sequence[Any], modality: str, where: str,
-                  fallback: tuple[float, float] | None = None) -> Decoded:
+                  fallback: tuple[float, float] | None = None, ct_rescale: tuple[float, float] | None = None,
+                  rescale_key: str = "ct_rescale") -> Decoded:
     """Stack single-frame slices of one series into a ``(z, y, x)`` volume with verified spacing.
 
     Parameters
@@ -526,25 +592,38 @@ def decode_series(files: Sequence[Path], headers: Sequence[Any], modality: str, 
         Folder/series description used in error messages.
     fallback : (float, float), optional
         In-plane spacing when the tags have none.
+    ct_rescale, rescale_key
+        As in :func:`decode_pixels`.
 
     Raises
     ------
     InputError
-        Mixed slice sizes or orientations, duplicate or uneven positions, an undecodable slice, or
-        a SimpleITK spacing that disagrees with the tags.
+        Mixed slice sizes, orientations or pixel spacings, duplicate, missing or uneven positions,
+        an undecodable slice, or a SimpleITK spacing that disagrees with the tags; the message names
+        the series and the files concerned.
     """
-    sizes = sorted({(int(h.get("Rows", 0) or 0), int(h.get("Columns", 0) or 0)) for h in headers})
+    sizes: dict[tuple[int, int], Path] = {}
+    for f, h in zip(files, headers):
+        sizes.setdefault((int(h.get("Rows", 0) or 0), int(h.get("Columns", 0) or 0)), f)
     if len(sizes) > 1:
-        raise InputError(f"{where}: slices of mixed sizes {sizes} (rows x columns) in one series")
-    order, dz_tags = slice_order(headers, where)
+        shown = ", ".join(f"{r}x{c} ({f})" for (r, c), f in sorted(sizes.items()))
+        raise InputError(f"{where}: slices of mixed sizes {sorted(sizes)} (rows x columns) in one series: {shown}")
+    spacings: dict[tuple[float, float] | None, Path] = {}
+    for f, h in zip(files, headers):
+        pair = _positive_pair(h.get("PixelSpacing")) if h.get("PixelSpacing") is not None else None
+        key = None if pair is None else (round(pair[0], 4), round(pair[1], 4))
+        spacings.setdefault(key, f)
+    if len(spacings) > 1:
+        shown = ", ".join(f"{k} ({f})" for k, f in spacings.items())
+        raise InputError(f"{where}: slices with different PixelSpacing in one series: {shown}")
+    order, dz_tags = slice_order(headers, where, files)
     files = [files[i] for i in order]
     headers = [headers[i] for i in order]
 
     slices, fulls, calibrated = [], set(), True
     for f in files:
         ds = read_dataset(f)
-        check_modality_tag(ds, modality, f)
-        values, full, cal = decode_pixels(ds, f, modality)
+        values, full, cal = decode_pixels(ds, f, modality, None, ct_rescale, rescale_key)
         if values.ndim != 2:
             raise InputError(f"{f}: expected a single-frame slice in series {where}")
         slices.append(values)
@@ -572,4 +651,7 @@ def decode_series(files: Sequence[Path], headers: Sequence[Any], modality: str, 
             raise InputError(f"{where}: spacing from SimpleITK {itk} disagrees with the DICOM tags {tags} "
                              "(z from slice positions, y/x from PixelSpacing); gantry tilt or inconsistent tags?")
         spacing = tuple(itk[i] if i in checked else tags[i] for i in range(3))
-    return Decoded(volume, tuple(float(s) for s in spacing), where, full, calibrated)
+    geometry = None
+    if dz_tags is not None:  # sorted by position: the first slice is the origin, the normal the z axis
+        geometry = _geometry(_orientation(headers[0]), _position(headers[0].get("ImagePositionPatient")))
+    return Decoded(volume, tuple(float(s) for s in spacing), where, full, calibrated, geometry)

@@ -18,7 +18,13 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Number of frames kept from one multi-frame 2D file (cine loop) when ``max_frames`` is not given.
 DEFAULT_MAX_FRAMES = 4
 
-KNOWN_KEYS: tuple[str, ...] = ("modality", "path", "include", "split", "recursive", "max_frames", "spacing_mm")
+KNOWN_KEYS: tuple[str, ...] = ("modality", "path", "include", "split", "recursive", "max_frames", "spacing_mm",
+                               "on_unreadable", "on_modality_mismatch", "ct_rescale")
+
+#: Values of ``on_unreadable``: stop the run (default) or leave the file out and list it in the report.
+ON_UNREADABLE: tuple[str, ...] = ("error", "skip")
+#: Values of ``on_modality_mismatch``: stop the run (default) or ingest with a warning in the report.
+ON_MODALITY_MISMATCH: tuple[str, ...] = ("error", "warn")
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,21 @@ class IngestSpec:
         Whether sub-folders are searched.
     max_frames : int or None
         Frames kept (evenly spaced) from one multi-frame 2D file; ``None`` keeps all.
-    spacing_mm : (float, float) or None
-        ``(dy, dx)`` pixel spacing in mm used where a file carries none (PNG/TIFF/JPEG, DICOM without
-        spacing tags); ``None`` falls back to 1.0 mm with a warning in the log.
+    spacing_mm : (float, float), (float, float, float) or None
+        ``(dy, dx)`` or ``(dz, dy, dx)`` spacing in mm used where a file carries none (PNG/TIFF/JPEG,
+        DICOM without spacing tags, a NIfTI pixdim of 0); ``None`` falls back to 1.0 mm with a warning
+        in the log for rasters and DICOM, and refuses an invalid NIfTI pixdim.
+    on_unreadable : str
+        ``"error"`` (default): a file that belongs to the source but cannot be read whole (zero
+        bytes, truncated, unreadable, an image object without pixel data) stops the run naming it;
+        ``"skip"``: it is left out and listed in the source's ingest report.
+    on_modality_mismatch : str
+        ``"error"`` (default): a DICOM whose ``Modality`` tag contradicts ``modality`` stops the run;
+        ``"warn"``: it is ingested and the mismatch is listed in the ingest report.
+    ct_rescale : (float, float) or None
+        ``(slope, intercept)``: HU = slope x stored value + intercept for CT files without rescale
+        tags (uncalibrated DICOM, 8-bit/16-bit rasters or NIfTI marked uncalibrated); ``None`` refuses
+        such files.
     """
 
     name: str
@@ -53,12 +71,20 @@ class IngestSpec:
     split: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "val": 0.0, "test": 1.0})
     recursive: bool = True
     max_frames: int | None = DEFAULT_MAX_FRAMES
-    spacing_mm: tuple[float, float] | None = None
+    spacing_mm: tuple[float, ...] | None = None
+    on_unreadable: str = "error"
+    on_modality_mismatch: str = "error"
+    ct_rescale: tuple[float, float] | None = None
 
     @property
     def profile(self) -> ModalityProfile:
         """The modality profile of this source."""
         return get_profile(self.modality)
+
+    @property
+    def inplane_spacing(self) -> tuple[float, float] | None:
+        """``(dy, dx)`` of ``spacing_mm`` (its last two values), or ``None``."""
+        return None if self.spacing_mm is None else (self.spacing_mm[-2], self.spacing_mm[-1])
 
 
 def _number(value: Any, where: str) -> float:
@@ -139,12 +165,32 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> IngestSpec:
     spacing = spec.get("spacing_mm")
     if spacing is not None:
         values = [spacing, spacing] if not isinstance(spacing, (list, tuple)) else list(spacing)
-        if len(values) != 2:
-            raise ConfigError(f"{where}.spacing_mm: expected a number or [dy, dx] in mm, got {spacing!r}")
+        if len(values) not in (2, 3):
+            raise ConfigError(f"{where}.spacing_mm: expected a number, [dy, dx] or [dz, dy, dx] in mm, got {spacing!r}")
         values = [_number(v, f"{where}.spacing_mm") for v in values]
         if min(values) <= 0:
             raise ConfigError(f"{where}.spacing_mm: spacing must be positive, got {spacing!r}")
-        spacing = (values[0], values[1])
+        spacing = tuple(values)
+
+    choices = {"on_unreadable": ON_UNREADABLE, "on_modality_mismatch": ON_MODALITY_MISMATCH}
+    chosen = {}
+    for key, allowed in choices.items():
+        value = spec.get(key, allowed[0])
+        if value not in allowed:
+            raise ConfigError(f"{where}.{key}: expected one of {', '.join(allowed)}, got {value!r}")
+        chosen[key] = value
+
+    rescale = spec.get("ct_rescale")
+    if rescale is not None:
+        if not isinstance(rescale, (list, tuple)) or len(rescale) != 2:
+            raise ConfigError(f"{where}.ct_rescale: expected [slope, intercept] (HU = slope x stored + intercept), "
+                              f"got {rescale!r}")
+        rescale = (_number(rescale[0], f"{where}.ct_rescale"), _number(rescale[1], f"{where}.ct_rescale"))
+        if rescale[0] == 0:
+            raise ConfigError(f"{where}.ct_rescale: slope must not be 0")
+        if modality.lower() != "ct":
+            raise ConfigError(f"{where}.ct_rescale: only for CT sources (this one is {modality!r})")
 
     return IngestSpec(name=name, modality=modality.lower(), path=path, include=include, split=split,
-                      recursive=recursive, max_frames=max_frames, spacing_mm=spacing)
+                      recursive=recursive, max_frames=max_frames, spacing_mm=spacing, ct_rescale=rescale,
+                      **chosen)
