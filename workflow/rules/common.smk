@@ -1,14 +1,7 @@
 # Config access and input functions shared by every rule file.
 # Paths are built here, by the functions below, never by string surgery inside a rule.
-import os
+# The Snakefile has put the mira package on sys.path and read every config file strictly already.
 import sys
-from pathlib import Path
-
-# Every job imports the mira package from this checkout's workflow/ folder, whatever environment
-# runs it (local venv, --sdm conda, a cluster node): put it on sys.path and PYTHONPATH.
-_PKG_ROOT = str(Path(workflow.basedir) / "workflow")
-sys.path.insert(0, _PKG_ROOT)
-os.environ.update(PYTHONPATH=os.pathsep.join([_PKG_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
 
 from mira.config import validate_config
 from mira.errors import ConfigError
@@ -63,8 +56,14 @@ def input_names_regex():
     return "|".join(config["inputs"]) if config["inputs"] else "(?!)"
 
 
+def ingest_reports():
+    """The ingest report of every real-image source (one row per file considered)."""
+    return [f"{RESULTS}/data/{name}/{spec['modality']}/ingest_report.csv" for name, spec in config["inputs"].items()]
+
+
 def data_targets():
     out = [f"{RESULTS}/tables/datasets.csv", f"{RESULTS}/tables/datasets.md"]
+    out += [f"{RESULTS}/tables/ingest.csv", f"{RESULTS}/tables/ingest.md"]
     out += [f"{RESULTS}/figures/overview/{s}_{m}.png" for s, m in datasets()]
     return out
 
