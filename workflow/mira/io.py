@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from .atomic import atomic_path, cannot_write
 from .errors import InputError, OutputError
 from .geometry import Geometry
-from .nifti_file import nifti_problem
+from .nifti_file import written_file_problem
 
 PathLike = Union[str, os.PathLike]
 
@@ -84,8 +84,7 @@ def _written_problem(tmp: Path) -> str | None:
     if tmp.stat().st_size == 0:
         return "the file on disk is empty"
     if tmp.name.lower().endswith((".nii", ".nii.gz")):
-
-        return nifti_problem(tmp)
+        return written_file_problem(tmp)
     return None
 
 
@@ -93,8 +92,9 @@ def _write_checked(path: PathLike, img: sitk.Image) -> None:
     """``sitk.WriteImage`` to a temporary sibling, check the file on disk, then rename it to ``path``.
 
     SimpleITK's NIfTI writer reports a short write (disk full, quota, file size limit) only on
-    stderr and returns normally, so the written file is read back (header, data length, gzip stream)
-    before it is renamed into place.
+    stderr and returns normally, so the written file is checked on disk (header, data length: the
+    gzip trailer's length, or the whole stream when that does not match) before it is renamed into
+    place.
 
     Raises
     ------

@@ -319,3 +319,31 @@ def nifti_problem(path: os.PathLike | str, nonfinite: bool = False) -> str | Non
     if problem is None and scan.nonfinite:
         problem = f"{scan.nonfinite} NaN or inf voxel values"
     return problem
+
+
+def _gzip_trailer_length(path: Path) -> int | None:
+    """ISIZE of the gzip trailer (uncompressed length mod 2**32 of the last member), or ``None``."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 18:  # gzip header (10) + trailer (8)
+            return None
+        fh.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", fh.read(4))[0]
+
+
+def written_file_problem(path: os.PathLike | str) -> str | None:
+    """Check a NIfTI file mira has just written: like :func:`nifti_problem`, fast for a whole file.
+
+    A complete ``.nii.gz`` written by ITK is one gzip member whose trailer records the stream length:
+    when it equals the header's ``vox_offset`` + voxel bytes the file is accepted without
+    decompressing it (a short write cuts the trailer off; its last bytes match the expected length
+    with a chance of 2**-32). Otherwise, and for uncompressed files, :func:`nifti_problem` decides.
+    """
+    path = Path(path)
+    try:
+        header = _read_header(path)
+    except _Broken as exc:
+        return str(exc)
+    if is_gzip(path) and _gzip_trailer_length(path) == (header.vox_offset + header.data_bytes) % 2**32:
+        return None
+    return nifti_problem(path)
