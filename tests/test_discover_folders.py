@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -335,14 +334,22 @@ def test_missing_literal_file_is_an_error(tree):
         assert str(err.value) == f"{tree / pattern}: no such file ({WHERE}.include names {pattern!r})"
 
 
-def test_walk_is_fast_on_a_few_thousand_files(tmp_path):
+def test_two_patterns_over_a_few_thousand_files_list_each_once(tmp_path, monkeypatch):
+    """One walk for all patterns: every folder is listed once however many patterns reach it."""
     root = tmp_path / "src"
     for p in range(40):
         folder = root / f"pat{p:02d}" / "series"
         folder.mkdir(parents=True)
         for s in range(100):
             (folder / f"{s:03d}.dcm").write_bytes(b"")
-    start = time.perf_counter()
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting(path):
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
     entries = find_files(root, ("*.dcm", "**/series/*.dcm"), True, WHERE)
-    assert len(entries) == 4000
-    assert time.perf_counter() - start < 5.0
+    assert len(entries) == 4000 and len({p for p, _ in entries}) == 4000
+    assert len(listed) == len(set(listed)) == 1 + 40 + 40

@@ -327,7 +327,7 @@ def test_spacing_mm_override_must_cover_the_invalid_axis(inputs, value):
 
 def test_spacing_mm_override_from_the_source_spec_reaches_the_dataset(inputs, tmp_path):
     folder, freeze = inputs
-    path = _bad_pixdim_file(folder, 2, 0.0)
+    _bad_pixdim_file(folder, 2, 0.0)
     freeze()
     dirs = _out_dirs(tmp_path / "out")
     counts = ingest_source("mine", {"modality": "ct", "path": str(folder), "spacing_mm": [4.0, 0.5, 0.75]}, dirs,

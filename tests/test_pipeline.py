@@ -186,6 +186,35 @@ def test_bad_input_fails_cleanly_naming_the_file(tmp_path, kind):
     assert sha256_tree(src) == before
 
 
+def test_ingest_report_lists_every_file_and_the_report_table_names_each_skip(tmp_path):
+    """A clinical-style export through the workflow: the image series goes in, an RT Dose and a
+    structured report are excluded by class, an unreadable file is skipped (on_unreadable: skip); the
+    per-source CSV lists every file and the HTML report's ingest table names the skipped one."""
+    import csv
+
+    src = tmp_path / "export"
+    src.mkdir()
+    shutil.copy(_pydicom_file("CT_small.dcm"), src / "ct.dcm")
+    shutil.copy(_pydicom_file("rtdose.dcm"), src / "dose.dcm")
+    shutil.copy(_pydicom_file("test-SR.dcm"), src / "report.dcm")
+    (src / "broken.dcm").write_bytes(_pydicom_file("CT_small.dcm").read_bytes()[:20000])
+    before = sha256_tree(src)
+    cfg = _bad_config(tmp_path, {"mine": {"modality": "ct", "path": str(src), "on_unreadable": "skip"}})
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = snakemake(work, cfg, "results/tables/ingest.md")
+    assert proc.returncode == 0, (proc.stderr + proc.stdout)[-3000:]
+    with open(work / "results/data/mine/ct/ingest_report.csv", newline="") as fh:
+        rows = {r["file"]: r for r in csv.DictReader(fh)}
+    assert {f: r["outcome"] for f, r in rows.items()} == {
+        "ct.dcm": "ingested", "dose.dcm": "excluded", "report.dcm": "excluded", "broken.dcm": "skipped"}
+    assert rows["dose.dcm"]["reason"].startswith("RT Dose Storage")
+    table = (work / "results/tables/ingest.md").read_text()
+    assert "broken.dcm (" in table and "file cut short" in table
+    assert "RT Dose Storage (Modality RTDOSE) x1" in table and "Comprehensive SR Storage (Modality SR) x1" in table
+    assert sha256_tree(src) == before
+
+
 @pytest.mark.parametrize(
     "patch, key",
     [({"degrade": {"parameters": {"ct": {"low_dose": {"severe": {"incident_photons": -5}}}}}},
