@@ -326,6 +326,23 @@ def test_non_image_objects_are_excluded_by_class_and_reported(tmp_path, unchange
     assert rows["ct.dcm"]["outcome"] == "ingested"
 
 
+def test_classification_by_sop_class_not_by_pixel_data():
+    from mira.ingest.objects import classify_object
+
+    def kind(uid):
+        ds = pydicom.Dataset()
+        ds.SOPClassUID = uid
+        return classify_object(ds)
+
+    assert kind("1.2.840.10008.5.1.4.1.1.2").is_image  # CT Image Storage
+    assert kind("1.2.840.10008.5.1.4.1.1.6.2").is_image  # Enhanced US Volume Storage
+    assert kind(SC_STORAGE).secondary_capture
+    for uid in ("1.2.840.10008.5.1.4.1.1.481.2", "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.88.33",
+                "1.2.840.10008.5.1.4.1.1.11.1", "1.2.840.10008.5.1.4.1.1.88.59", "1.2.840.10008.5.1.4.1.1.66",
+                "1.2.840.10008.5.1.4.1.1.104.1", "1.2.3.4.5"):  # dose, SEG, SR, GSPS, KOS, raw, PDF, unknown
+        assert not kind(uid).is_image, uid
+
+
 def test_dose_grid_named_explicitly_is_refused(tmp_path, unchanged):
     src = unchanged(PYDICOM_DIR)
     refuse({"modality": "ct", "path": str(src), "include": ["CT_small.dcm", "rtdose.dcm"]}, tmp_path,

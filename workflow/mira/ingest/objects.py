@@ -7,7 +7,8 @@ decides by the **SOP Class UID** (``SOPClassUID``, else the file meta ``MediaSto
 never by the presence of pixel data:
 
 * an *image storage* class (pydicom's name for it contains "Image Storage": CT, MR, CR, DX, MG, US,
-  XA, RF, NM, PET, secondary capture, enhanced and legacy-converted variants, ...) is an image and
+  XA, RF, NM, PET, secondary capture, enhanced and legacy-converted variants, ...; also Enhanced US
+  Volume) is an image and
   must be ingested whole: pixel data missing or shorter than the header says is an *unreadable*
   file (:class:`mira.errors.UnreadableError`);
 * **secondary capture** (screenshots, scanned films, dose-report pictures) carries no calibration:
@@ -33,6 +34,11 @@ EXPECTED_DICOM_MODALITY: dict[str, tuple[str, ...]] = {
     "xray": ("CR", "DX", "RG", "MG", "XA", "RF", "PX", "IO", "DF"),
     "us": ("US", "IVUS"),
 }
+
+#: Image storage classes whose name lacks "Image Storage".
+IMAGE_CLASSES_NAMED_OTHERWISE: frozenset[str] = frozenset({
+    "1.2.840.10008.5.1.4.1.1.6.2",  # Enhanced US Volume Storage
+})
 
 #: ``Modality`` values that say nothing about the acquisition.
 NEUTRAL_MODALITY_TAGS: tuple[str, ...] = ("", "OT")
@@ -80,7 +86,7 @@ def classify_object(ds: Any) -> ObjectKind:
     uid = sop_class_of(ds)
     name = UID(uid).name if uid else ""
     name = name if name and name != uid else (uid or "no SOP Class UID")
-    is_image = "Image Storage" in name
+    is_image = "Image Storage" in name or uid in IMAGE_CLASSES_NAMED_OTHERWISE
     return ObjectKind(uid, name, is_image, is_image and "Secondary Capture" in name)
 
 
