@@ -171,6 +171,16 @@ def _cases(train, val, test):
     return {"train": train, "val": val, "test": test}
 
 
+def _accepted_or_refused(cfg: dict, message: str | None) -> None:
+    """``message`` None: ``cfg`` validates; else it is refused with a message starting so."""
+    if message is None:
+        validate_config(cfg)
+        return
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert str(err.value).startswith(message), str(err.value)
+
+
 @pytest.mark.parametrize(
     "cfg, message",
     [
@@ -205,12 +215,7 @@ def _cases(train, val, test):
     ],
 )
 def test_configurations_without_cases_for_a_later_rule_are_refused(cfg, message):
-    if message is None:
-        validate_config(cfg)
-        return
-    with pytest.raises(ConfigError) as err:
-        validate_config(cfg)
-    assert str(err.value).startswith(message), str(err.value)
+    _accepted_or_refused(cfg, message)
 
 
 @pytest.mark.parametrize(
@@ -228,12 +233,7 @@ def test_configurations_without_cases_for_a_later_rule_are_refused(cfg, message)
 )
 def test_real_sources_are_checked_by_their_split_fractions(source, patch, message):
     cfg = {"inputs": {"scans": {"modality": "ct", "path": "pydicom:", **source}}, **patch}
-    if message is None:
-        validate_config(cfg)
-        return
-    with pytest.raises(ConfigError) as err:
-        validate_config(cfg)
-    assert str(err.value).startswith(message), str(err.value)
+    _accepted_or_refused(cfg, message)
 
 
 def test_unknown_sources_are_left_to_the_stage_plans():
