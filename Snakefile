@@ -13,7 +13,9 @@ min_version("9.0")
 # runs it (local venv, --sdm conda, a cluster node): put it on sys.path and PYTHONPATH.
 _PKG_ROOT = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, _PKG_ROOT)
-os.environ.update(PYTHONPATH=os.pathsep.join([_PKG_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([_PKG_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+)
 
 from mira.config import check_config_files
 from mira.errors import ConfigError
@@ -30,26 +32,24 @@ except ConfigError as _exc:
 configfile: CONFIG_FILE
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    source="[A-Za-z0-9][A-Za-z0-9_-]*",
-    modality="|".join(MODALITIES),
-    split="|".join(SPLITS),
-
+    **PLAN.data.wildcard_constraints,
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/augment.smk"
 include: "workflow/rules/degrade.smk"
-include: "workflow/rules/restore_common.smk"
 include: "workflow/rules/restore.smk"
-include: "workflow/rules/evaluate_common.smk"
 include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets,
+        PLAN.targets(),

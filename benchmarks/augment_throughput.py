@@ -42,7 +42,8 @@ def phantom(shape, seed=0):
         c = rng.uniform(-0.4, 0.4, len(shape))
         r = rng.uniform(0.15, 0.45, len(shape))
         lab[sum(((g - ci) / ri) ** 2 for g, ci, ri in zip(grids, c, r)) < 1] = k
-    img = (np.array([0, 0.3, 0.5, 0.7, 0.8, 0.9], np.float32)[lab] + rng.normal(0, 0.01, shape)).clip(0).astype(np.float32)
+    levels = np.array([0, 0.3, 0.5, 0.7, 0.8, 0.9], np.float32)
+    img = (levels[lab] + rng.normal(0, 0.01, shape)).clip(0).astype(np.float32)
     return img, lab
 
 
@@ -188,7 +189,7 @@ def main(argv=None):
     results = {}
     for label, shape, n in cases:
         for name, fac in libs:
-            rate = throughput(lambda: fac(len(shape)), shape, n, args.repeats)
+            rate = throughput(lambda fac=fac, shape=shape: fac(len(shape)), shape, n, args.repeats)
             results[(label, name)] = rate
             print(f"{label:12s} {name:48s} {rate:8.2f} /s", flush=True)
     lines = [f"Augmentation throughput (images or volumes per second, median of {args.repeats}; image + label map; "

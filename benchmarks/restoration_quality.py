@@ -41,12 +41,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from mira.config import load_config  # noqa: E402
-from mira.degrade.pairs import degrade_dataset  # noqa: E402
 from mira.restore import get_method  # noqa: E402
-from mira.restore.evaluate import read_metrics, restore_folder, summarise, targets_markdown, targets_table  # noqa: E402
-from mira.restore.plan import DEFAULT_DENOISE_DEGRADATIONS  # noqa: E402
 from mira.restore.training import train_restorer  # noqa: E402
-from mira.synthetic_dataset import write_synthetic_dataset  # noqa: E402
+from mira.study.data_stage import SyntheticSpec, write_synthetic_dataset  # noqa: E402
+from mira.study.degrade_stage import degrade_dataset  # noqa: E402
+from mira.study.plan.restore import DEFAULT_DENOISE_DEGRADATIONS  # noqa: E402
+from mira.study.report.restoration_targets import summarise, targets_markdown, targets_table  # noqa: E402
+from mira.study.restore_stage import DenoiseOptions, restore_folder  # noqa: E402
+from mira.study.settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -57,11 +59,10 @@ def dataset(results: Path, work: Path, cfg: dict, modality: str, split: str) -> 
         return path
     path = work / "data" / modality / split
     if not (path / "manifest.csv").is_file():
-        syn = cfg["synthesis"]
         log.info("synthesising %s %s", modality, split)
-        write_synthetic_dataset(path, source="phantom", modality=modality, split=split, n_cases=syn["cases"][split],
-                                seed=cfg["seed"], ndim=2, size=syn["size"], lesion_fraction=syn["lesion_fraction"],
-                                tissues=syn["tissues"].get(modality, {}), mri_contrast=syn["mri_contrast"])
+        synthesis = Settings.from_config(cfg).synthesis
+        spec = SyntheticSpec.from_settings(synthesis, "phantom", modality, split, volume=False)
+        write_synthetic_dataset(path, spec, seed=cfg["seed"])
     return path
 
 
@@ -73,7 +74,8 @@ def paired(results: Path, work: Path, cfg: dict, modality: str, degradation: str
     if not (path / "pairs.csv").is_file():
         log.info("degrading %s %s %s", modality, degradation, level)
         degrade_dataset(dataset(results, work, cfg, modality, "test"), path, degradation=degradation, level=level,
-                        seed=cfg["seed"], source="phantom", split="test", overrides=cfg["degrade"]["parameters"])
+                        seed=cfg["seed"], source="phantom", split="test", overrides=cfg["degrade"]["parameters"],
+                        profile=Settings.from_config(cfg).profile(modality))
     return path
 
 
@@ -102,7 +104,8 @@ def model(results: Path, work: Path, cfg: dict, arch: str, target: str, budget_s
                           arch_params=params, settings=settings, train_noise=rcfg["train_noise"],
                           history_csv=path.with_name("history.csv"))
     torch.set_num_threads(threads)
-    log.info("  best val PSNR %.2f dB, %d epochs, %.0f s", meta["best_val_psnr_db"], meta["epochs"], meta["wall_time_s"])
+    log.info("  best val PSNR %.2f dB, %d epochs, %.0f s",
+             meta["best_val_psnr_db"], meta["epochs"], meta["wall_time_s"])
     return path
 
 
@@ -133,10 +136,11 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", default=None, help="also write the per-case rows here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for name in ("mira.restore.evaluate", "mira.restore.training"):
+    for name in ("mira.study.restore_stage", "mira.restore.training"):
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(args.config)
     rcfg = cfg["restore"]
+    settings = Settings.from_config(cfg)
     results = Path(args.results)
     level = args.level or rcfg["benchmark_level"]
     mods = args.modalities or list(cfg["modalities"])
@@ -156,9 +160,9 @@ def main(argv=None) -> int:
             for meth in den_methods:
                 mdl = model(results, work, cfg, "dncnn", mod, args.budget_scale) if get_method(meth).deep else None
                 out = work / "restored" / mod / deg / level / meth
-                metrics.append(restore_folder(pdir, out, meth, model=mdl, noise_model=rcfg["noise_model"],
-                                              params=rcfg["denoise"]["params"].get(meth),
-                                              sigma_mode=args.sigma or rcfg["denoise"]["sigma"]))
+                options = DenoiseOptions(noise_model=rcfg["noise_model"], params=rcfg["denoise"]["params"],
+                                         sigma_mode=args.sigma or rcfg["denoise"]["sigma"])
+                metrics.append(restore_folder(pdir, out, meth, settings.profile(mod), model=mdl, options=options))
                 r = metrics[-1]
                 log.info("%s %s %s %s: PSNR %.2f dB, %.3f s CPU/image", mod, deg, level, meth,
                          r[r.metric == "psnr"]["value"].mean(), r[r.metric == "cpu_s"]["value"].mean())
@@ -167,7 +171,7 @@ def main(argv=None) -> int:
             for meth in sr_methods:
                 mdl = model(results, work, cfg, meth, f"x{s}", args.budget_scale) if get_method(meth).deep else None
                 out = work / "restored" / mod / "downsample" / f"x{s}" / meth
-                metrics.append(restore_folder(pdir, out, meth, model=mdl))
+                metrics.append(restore_folder(pdir, out, meth, settings.profile(mod), model=mdl))
     df = pd.concat(metrics, ignore_index=True)
     if args.csv:
         df.to_csv(args.csv, index=False)

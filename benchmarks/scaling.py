@@ -82,7 +82,8 @@ def measure(config_path: Path, work: Path, cores: int) -> dict:
         sys.exit(f"scaling: run in {work} failed:\n{proc.stderr[-3000:]}")
     sec = rule_seconds(work / "results")
     return {"cores": cores, "wall_s": round(wall, 1), "job_s": round(float(sec.sum()), 1), "jobs": int(
-        sum(1 for _ in (work / "results" / "benchmarks").rglob("*.tsv"))), "rules": {k: round(float(v), 2) for k, v in sec.items()},
+        sum(1 for _ in (work / "results" / "benchmarks").rglob("*.tsv"))),
+        "rules": {k: round(float(v), 2) for k, v in sec.items()},
         "started_utc": started, "load_before": [round(v, 2) for v in load], "cpus": os.cpu_count(), "commit": _commit()}
 
 
@@ -95,7 +96,8 @@ def load_results(folder: Path) -> dict[tuple[int, int], dict]:
     return out
 
 
-def report(results: dict[tuple[int, int], dict], config_name: str, factors: list[int], cores: list[int], top: int) -> str:
+def report(results: dict[tuple[int, int], dict], config_name: str, factors: list[int], cores: list[int],
+           top: int) -> str:
     """Markdown: wall time per setting ("not measured" where missing), ratios, dominant rules."""
     lines = [f"# Scaling of `{config_name}`", ""]
     rows = []
@@ -129,7 +131,8 @@ def report(results: dict[tuple[int, int], dict], config_name: str, factors: list
         table = pd.DataFrame({"rule": names})
         for k in measured:
             rules, total = results[k]["rules"], results[k]["job_s"]
-            table[f"{k[0]}x, cores {k[1]}"] = [f"{rules.get(n, 0):.0f} s ({100 * rules.get(n, 0) / total:.0f} %)" for n in names]
+            table[f"{k[0]}x, cores {k[1]}"] = [f"{rules.get(n, 0):.0f} s ({100 * rules.get(n, 0) / total:.0f} %)"
+                                               for n in names]
         lines.append(table.to_markdown(index=False))
     return "\n".join(lines)
 

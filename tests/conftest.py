@@ -107,7 +107,8 @@ def ct_only_config(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def ct_config(tmp_path_factory, worker_id) -> Path:
-    return shared_run(tmp_path_factory, worker_id, "ct_config", lambda d: ct_only_config(d / "tiny_ct.yaml")) / "tiny_ct.yaml"
+    folder = shared_run(tmp_path_factory, worker_id, "ct_config", lambda d: ct_only_config(d / "tiny_ct.yaml"))
+    return folder / "tiny_ct.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +158,8 @@ def pytest_collection_modifyitems(config, items):
         picked = []
         for name in names:
             if name == "*tiny_run":
-                picked += [i for i in items if "tiny_run" in i.fixturenames and not any(i.originalname in h for h in _HEADS)]
+                picked += [i for i in items
+                           if "tiny_run" in i.fixturenames and not any(i.originalname in h for h in _HEADS)]
             else:
                 picked += [i for i in items if i.originalname == name]
         return picked

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+
 import pandas as pd
 import pytest
 
+from figure_checks import check_png
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +30,7 @@ def augment_run(tiny_run):
 
 def test_demo_figures_and_summaries(augment_run):
     for src in ("phantom", "phantom3d"):
-        assert (augment_run / "figures" / "augment" / f"{src}_ct_demo.png").stat().st_size > 20000
+        check_png(augment_run / "figures" / "augment" / f"{src}_ct_demo.png", grid=(3, 3))  # basic/intensity/advanced
         summary = pd.read_csv(augment_run / "tables" / "augment" / "summary" / f"{src}_ct.csv")
         inside = summary[summary["within_profile"]]
         assert inside["value_range_kept"].all() and (summary["variants"] > 0).all()
@@ -47,8 +49,12 @@ def test_constraint_tables(augment_run):
 
 def test_policy_and_gan_outputs(augment_run):
     pol = json.loads((augment_run / "augment" / "policy" / "ct.json").read_text())
-    assert pol["best"]["kind"] in ("autoaugment", "randaugment", "none") and pol["baseline"]["name"] == "no_augmentation"
+    assert pol["best"]["kind"] in ("autoaugment", "randaugment", "none")
+    assert pol["baseline"]["name"] == "no_augmentation"
     side = json.loads((augment_run / "models" / "gan" / "ct" / "generator.json").read_text())
     assert side["iterations"] >= 1 and side["cpu_s"] < 30 and side["image_size"] == 64
     assert (augment_run / "models" / "gan" / "ct" / "generator.pt").stat().st_size > 1000
     assert (augment_run / "augment" / "gan" / "ct" / "samples" / "manifest.csv").is_file()
+    # one row of real held-out images over rows of 8 generated ones, 1.6 x 1.7 in per panel
+    check_png(augment_run / "figures" / "augment" / "gan_ct.png", approx_size=(1.6 * 8 * 110, 1.7 * 2 * 110),
+              ratio=(0.6, 2.5), grid=(1, 4))

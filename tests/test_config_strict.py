@@ -16,8 +16,16 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CONFIG, run_snakemake
-from mira.config import (DEEP_DENOISERS, DEEP_SR, StrictLoader, check_config_files, load_config, load_schema,
-                         read_config_file, validate_config)
+from mira.config import (
+    DEEP_DENOISERS,
+    DEEP_SR,
+    StrictLoader,
+    check_config_files,
+    load_config,
+    load_schema,
+    read_config_file,
+    validate_config,
+)
 from mira.errors import ConfigError
 
 
@@ -120,7 +128,7 @@ def test_check_config_files_skips_missing_files_and_reads_the_others(tmp_path):
     ],
 )
 def test_validate_config_refuses_what_the_ingest_job_refuses(tmp_path, extra, message):
-    from mira.ingest.spec import parse_spec
+    from mira.input_spec import parse_spec
 
     spec = {"modality": "ct", "path": str(tmp_path), **extra}
     with pytest.raises(ConfigError) as lib:
@@ -135,10 +143,12 @@ def test_input_path_must_exist(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=rf"^config key inputs.mine.path: no such file or folder: {tmp_path}/scans$"):
         validate_config({"inputs": {"mine": {"modality": "ct", "path": str(tmp_path / "scans")}}})
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=rf"inputs.mine.path: .* scans \(relative to the working directory {tmp_path}\)"):
+    with pytest.raises(ConfigError,
+                       match=rf"inputs.mine.path: .* scans \(relative to the working directory {tmp_path}\)"):
         validate_config({"inputs": {"mine": {"modality": "ct", "path": "scans"}}})
     (tmp_path / "scans").mkdir()
-    assert validate_config({"inputs": {"mine": {"modality": "ct", "path": "scans"}}})["inputs"]["mine"]["path"] == "scans"
+    checked = validate_config({"inputs": {"mine": {"modality": "ct", "path": "scans"}}})
+    assert checked["inputs"]["mine"]["path"] == "scans"
     # the pydicom samples are not a path; a single file takes no include (as in the ingest job)
     validate_config({"inputs": {"mine": {"modality": "ct", "path": "pydicom:", "include": ["CT_small.dcm"]}}})
     (tmp_path / "one.dcm").write_bytes(b"")
@@ -147,18 +157,18 @@ def test_input_path_must_exist(tmp_path, monkeypatch):
 
 
 def test_validating_inputs_imports_no_image_reader():
-    """The Snakefile validates at parse time: checking a source must not load SimpleITK/pydicom (the
-    package imports its readers lazily), and mira.ingest is the ordinary package."""
+    """The Snakefile validates at parse time: checking a source must not load numerics or image readers
+    (:mod:`mira.input_spec` is pure configuration parsing), and mira.ingest exports the same parser."""
     code = (
         "import sys\n"
         "from mira.config import validate_config\n"
         "validate_config({'inputs': {'a': {'modality': 'ct', 'path': 'pydicom:'}}})\n"
-        "heavy = [m for m in ('SimpleITK', 'pydicom', 'torch', 'scipy', 'mira.ingest.source', 'mira.io') "
+        "heavy = [m for m in ('numpy', 'SimpleITK', 'pydicom', 'torch', 'scipy', 'pandas', 'mira.ingest', 'mira.io') "
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
-        "import mira.ingest.spec\n"
-        "assert mira.ingest.spec.parse_spec is mira.ingest.parse_spec\n"
-        "assert sys.modules['mira.ingest.spec'].IngestSpec is mira.ingest.IngestSpec\n"
+        "import mira.ingest, mira.input_spec\n"
+        "assert mira.input_spec.parse_spec is mira.ingest.parse_spec\n"
+        "assert mira.input_spec.IngestSpec is mira.ingest.IngestSpec\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -207,7 +217,8 @@ def _accepted_or_refused(cfg: dict, message: str | None) -> None:
         ({"synthesis": {"volumes": {"cases": _cases(0, 0, 0), "modalities": []}}}, None),
         ({"modalities": ["xray"], "synthesis": {"volumes": {"cases": _cases(0, 0, 0)}}}, None),  # no volume modality
         ({"synthesis": {"volumes": {"cases": _cases(1, 1, 0)}}, "degrade": {"sources": ["phantom", "phantom3d"]}},
-         "config key synthesis.volumes.cases.test: 0 cases, but degrade.splits lists 'test' for the source 'phantom3d'"),
+         "config key synthesis.volumes.cases.test: 0 cases, but degrade.splits lists 'test' for the source "
+         "'phantom3d'"),
         ({"evaluate": {"strategies": {"sizes": [4, 16], "pool_per_class": 8}}},
          "config key evaluate.strategies.sizes: the largest training size 16 (cases per class) exceeds "
          "evaluate.strategies.pool_per_class 8"),
@@ -226,7 +237,8 @@ def test_configurations_without_cases_for_a_later_rule_are_refused(cfg, message)
         ({}, {"restore": {"train_source": "scans"}},
          "config key inputs.scans.split: the train fraction is 0 (no split given: every case goes to test)"),
         ({"split": {"train": 1.0}}, {"degrade": {"sources": ["phantom", "scans"]}},
-         "config key inputs.scans.split: the test fraction is 0, but degrade.splits lists 'test' for the source 'scans'"),
+         "config key inputs.scans.split: the test fraction is 0, but degrade.splits lists 'test' for the source "
+         "'scans'"),
         ({"split": {"train": 0.5, "val": 0.25, "test": 0.25}},
          {"restore": {"train_source": "scans", "sources": ["phantom", "scans"]}}, None),
     ],

@@ -21,9 +21,8 @@ import pytest
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
 
-from mira.errors import ConfigError, InputError
+from mira.errors import ConfigError, InputError, UnreadableError
 from mira.ingest import ingest_source, load_series, pydicom_test_files
-from mira.errors import UnreadableError
 
 PYDICOM_DIR = pydicom_test_files()
 SC_STORAGE = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
@@ -471,7 +470,9 @@ def test_huge_rows_and_columns_are_a_corrupt_header_not_a_memory_problem(tmp_pat
     ds.Rows = ds.Columns = 60000
     ds.save_as(src / "corrupt.dcm")
     unchanged(src)
-    msg = refuse({"modality": "ct", "path": str(src)}, tmp_path, "corrupt.dcm: corrupt header: claims 60000 x 60000 pixels (7.2 GB) but the file holds 32.8 kB of pixel data", mem_mb=4000)
+    msg = refuse({"modality": "ct", "path": str(src)}, tmp_path,
+                 "corrupt.dcm: corrupt header: claims 60000 x 60000 pixels (7.2 GB) "
+                 "but the file holds 32.8 kB of pixel data", mem_mb=4000)
     assert "too large for the configured memory" not in msg
 
 

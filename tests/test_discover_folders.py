@@ -1,4 +1,4 @@
-"""Folder walking of input sources (:func:`mira.ingest.discover.find_files`).
+"""Folder walking of input sources (:func:`mira.ingest.walk.find_files`).
 
 Symbolic links to patient folders and files are followed (loops and second links walked once),
 broken links and unreadable folders are errors naming them, and ``include`` patterns keep their
@@ -19,8 +19,8 @@ import pytest
 
 from mira.errors import ConfigError, InputError
 from mira.ingest import load_series
-from mira.ingest.discover import find_files
 from mira.ingest.samples import pydicom_test_files
+from mira.ingest.walk import find_files
 
 WHERE = "inputs.t"
 

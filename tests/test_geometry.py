@@ -17,12 +17,14 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 
 from mira.dataset import Dataset, DatasetWriter
-from mira.degrade.pairs import PairedDataset, degrade_dataset, lr_geometry
+from mira.degrade.pairs import PairedDataset, lr_geometry
 from mira.degrade.resolution import downsample
 from mira.geometry import IDENTITY, Geometry
 from mira.ingest import ingest_source, load_series, pydicom_test_files
 from mira.io import geometry_of, read_image, read_image_with_geometry, write_image
-from mira.restore.evaluate import restore_folder
+from mira.modalities import get_profile
+from mira.study.degrade_stage import degrade_dataset
+from mira.study.restore_stage import restore_folder
 
 CT_SMALL = "CT_small.dcm"
 SAGITTAL_IOP = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)  # rows run posterior, columns run down (inferior)
@@ -139,7 +141,8 @@ def test_same_volume_stored_lps_and_ras_ingests_to_the_same_physical_image(tmp_p
     # without the geometry the two files would be mirror images of each other
     write_image(tmp_path / "bare_ras.nii.gz", case_ras.image, case_ras.spacing)
     write_image(tmp_path / "bare_lps.nii.gz", case_lps.image, case_lps.spacing)
-    bare = _nearest_on(sitk.ReadImage(str(tmp_path / "bare_ras.nii.gz")), sitk.ReadImage(str(tmp_path / "bare_lps.nii.gz")))
+    bare = _nearest_on(sitk.ReadImage(str(tmp_path / "bare_ras.nii.gz")),
+                       sitk.ReadImage(str(tmp_path / "bare_lps.nii.gz")))
     assert not np.array_equal(bare, arr)
 
 
@@ -271,7 +274,7 @@ def test_degraded_reference_and_restored_images_overlay_the_input(tmp_path, kind
     noisy = tmp_path / "deg" / kind / "gaussian_noise"
     degrade_dataset(clean, noisy, degradation="gaussian_noise", level="moderate", seed=1)
     restored = tmp_path / "res" / kind / "gaussian"
-    restore_folder(noisy, restored, "gaussian")
+    restore_folder(noisy, restored, "gaussian", get_profile(rec.modality))
     for path in (noisy / "images" / f"{rec.case_id}.nii.gz", noisy / "clean" / f"{rec.case_id}.nii.gz",
                  restored / "images" / f"{rec.case_id}.nii.gz"):
         _assert_geometry(path, truth)
@@ -298,7 +301,7 @@ def test_degraded_reference_and_restored_images_overlay_the_input(tmp_path, kind
     if case.image.ndim == 3:
         return  # volumes are downsampled on all three axes but upscaled in-plane only: no 3D SR restoration
     sr_out = tmp_path / "res" / kind / "bicubic"
-    restore_folder(sr, sr_out, "bicubic")
+    restore_folder(sr, sr_out, "bicubic", get_profile(rec.modality))
     _assert_geometry(sr_out / "images" / f"{rec.case_id}.nii.gz", truth)
     # the restored HR image lies where the original does: it overlays the ingested clean image
     res_img = sitk.ReadImage(str(sr_out / "images" / f"{rec.case_id}.nii.gz"))

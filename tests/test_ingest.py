@@ -135,7 +135,8 @@ def test_mr_small_scaled_to_99_5th_percentile():
 def test_xray_is_stored_as_transmitted_intensity_and_ct_keeps_hu(tmp_path):
     rng = np.random.default_rng(1)
     stored = rng.integers(0, 4096, size=(12, 10)).astype(np.uint16)
-    kw = dict(modality="DX", sop_class=DX_STORAGE, bits_stored=12, spacing=(0.15, 0.15), spacing_tag="ImagerPixelSpacing")
+    kw = dict(modality="DX", sop_class=DX_STORAGE, bits_stored=12, spacing=(0.15, 0.15),
+              spacing_tag="ImagerPixelSpacing")
     m2 = write_dicom(tmp_path / "m2.dcm", stored, photometric="MONOCHROME2", **kw)
     m1 = write_dicom(tmp_path / "m1.dcm", stored, photometric="MONOCHROME1", **kw)
     (g2,) = load_series(m2, "xray")
@@ -170,7 +171,8 @@ def test_us_rgb_palette_and_ybr_multiframe_to_grey(tmp_path):
     expected = luminance(pydicom.pixels.apply_color_lut(pal.pixel_array, pal)) / 65535.0
     np.testing.assert_allclose(cases["examples_palette"].image, expected, atol=1e-6)
     region = pal.SequenceOfUltrasoundRegions[0]
-    assert cases["examples_palette"].spacing == pytest.approx((region.PhysicalDeltaY * 10, region.PhysicalDeltaX * 10), rel=1e-6)
+    assert cases["examples_palette"].spacing == pytest.approx((region.PhysicalDeltaY * 10, region.PhysicalDeltaX * 10),
+                                                              rel=1e-6)
 
     ybr = pydicom.dcmread(PYDICOM_DIR / "examples_ybr_color.dcm")
     frames = ybr.pixel_array  # pydicom converts YBR -> RGB by default
@@ -250,7 +252,8 @@ def test_gantry_tilted_series_is_refused_by_the_spacing_cross_check(tmp_path):
     uid = generate_uid()
     for k in range(4):
         pos = (0.0, 2.5 * k * np.tan(np.radians(15)), 2.5 * k)
-        write_dicom(tmp_path / f"s{k}.dcm", np.full((10, 10), k, np.int16), position=pos, series_uid=uid, slope=1, intercept=0)
+        write_dicom(tmp_path / f"s{k}.dcm", np.full((10, 10), k, np.int16), position=pos, series_uid=uid, slope=1,
+                    intercept=0)
     with pytest.raises(InputError, match="disagrees with the DICOM tags"):
         load_series(tmp_path, "ct")
 
@@ -483,8 +486,8 @@ def _case_bad_split(d: Path):
 
 
 BAD_CASES = [_case_truncated, _case_corrupt, _case_text_included, _case_text_file_path, _case_sr_included,
-             _case_empty, _case_no_match, _case_missing_path, _case_mixed_sizes, _case_nan_nifti, _case_inf_tiff, _case_tiny_png,
-             _case_unknown_modality, _case_unknown_key, _case_bad_split]
+             _case_empty, _case_no_match, _case_missing_path, _case_mixed_sizes, _case_nan_nifti, _case_inf_tiff,
+             _case_tiny_png, _case_unknown_modality, _case_unknown_key, _case_bad_split]
 
 
 @pytest.mark.parametrize("make", BAD_CASES, ids=[f.__name__[6:] for f in BAD_CASES])

@@ -19,14 +19,14 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
+from mira import nifti_file as nifti_mod
 from mira.errors import InputError
 from mira.ingest import ingest_source, load_series, pydicom_test_files
-from mira import nifti_file as nifti_mod
 from mira.ingest.discover import Item
 from mira.ingest.memory import check_fits
 from mira.ingest.nifti import read_nifti
-from mira.nifti_file import nifti_problem, read_header
 from mira.io import read_image
+from mira.nifti_file import nifti_problem, read_header
 
 CT_SMALL = pydicom_test_files() / "CT_small.dcm"
 #: Exact binary fractions, so that messages show them exactly: (dx, dy, dz) in mm.

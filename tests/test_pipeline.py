@@ -60,8 +60,16 @@ def test_tiny_run_writes_table_and_figures(tiny_run):
     assert (tiny_run / "results" / "tables" / "datasets.md").read_text().count("|") > 20
     figs = sorted(p.name for p in (tiny_run / "results" / "figures" / "overview").glob("*.png"))
     assert "phantom_ct.png" in figs and "pydicom_us_us.png" in figs and "phantom3d_mri.png" in figs
-    for f in figs:
-        assert (tiny_run / "results" / "figures" / "overview" / f).stat().st_size > 5000
+    from figure_checks import check_png
+    from mira.study.report.overview import load_cases
+
+    for f in figs:  # <source>_<modality>.png: a column per case (3 at most), a row per view
+        source, modality = f[:-4].rsplit("_", 1)
+        data = tiny_run / "results" / "data" / source / modality
+        cases, _ = load_cases([data / s for s in ("train", "val", "test") if (data / s).is_dir()], 3)
+        rows = 1 + any(c.label is not None for c in cases) + len({k for c in cases for k in c.sequences})
+        check_png(tiny_run / "results" / "figures" / "overview" / f, grid=(rows, len(cases)),
+                  approx_size=(2.2 * len(cases) * 110, 2.3 * rows * 110), wide_title=len(cases) == 1)
 
 
 def test_rerun_is_up_to_date(tiny_run):
@@ -237,7 +245,8 @@ def test_impossible_noise_and_dose_values_stop_the_run_naming_the_key(tmp_path, 
 
 @pytest.mark.parametrize(
     "patch, key",
-    [({"synthesis": {"size": "big"}}, "synthesis.size"), ({"sed": 3}, "sed"), ({"modalities": ["ct", "pet"]}, "modalities[1]"),
+    [({"synthesis": {"size": "big"}}, "synthesis.size"), ({"sed": 3}, "sed"),
+     ({"modalities": ["ct", "pet"]}, "modalities[1]"),
      ({"inputs": {"scans": {"modality": "pet", "path": "x"}}}, "inputs.scans.modality"),
      ({"restore": {"denoise": {"methods": ["bm4d"]}}}, "restore.denoise.methods"),
      ({"restore": {"training": {"epochs": "many"}}}, "restore.training.epochs")],

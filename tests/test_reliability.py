@@ -30,20 +30,26 @@ def _rules_of(path: Path) -> dict[str, str]:
     return {m.group(1): b for b in blocks if (m := re.match(r"(?:local)?rule (\w+):", b))}
 
 
-def test_every_job_rule_declares_log_benchmark_threads_and_resources():
+def test_every_job_rule_declares_log_and_benchmark_and_the_profiles_the_default_resources():
+    """Threads and resources default in the profiles (the same in each); a rule declares only more."""
+    import yaml
+
     rules = {}
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         rules.update(_rules_of(smk))
     jobs = {name: body for name, body in rules.items() if re.search(r"^\s+(script|shell|run):", body, re.M)}
     assert len(jobs) >= 30
     for name, body in jobs.items():
-        for key in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime="):
+        for key in ("log:", "benchmark:"):
             assert key in body, f"rule {name} lacks {key}"
+    defaults = [yaml.safe_load((REPO / "profiles" / p / "config.yaml").read_text())["default-resources"]
+                for p in ("default", "slurm", "figures")]
+    assert defaults[0].keys() >= {"mem_mb", "runtime"} and all(d == defaults[0] for d in defaults)
 
 
 def test_slurm_profile_dry_run(tmp_path):
     """The SLURM profile parses and plans the whole DAG without a scheduler (dry run)."""
-    proc = run_snakemake(tmp_path, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), "-n",
+    proc = run_snakemake(tmp_path, "--workflow-profile", str(REPO / "profiles" / "slurm"), "-n",
                          cores=None)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
@@ -58,12 +64,14 @@ def test_comparison_ignores_timings_only(tmp_path):
         (root / "tables").mkdir(parents=True)
         (root / "tables" / "t.csv").write_text(f"method,psnr,wall_s\nbm3d,{psnr},{wall}\n")
         (root / "tables" / "m.json").write_text(f'{{"epochs": 3, "wall_time_s": {wall}}}')
-        (root / "tables" / "t.md").write_text(f"| method | PSNR | CPU s/image | time (ms) |\n| --- | ---: | ---: | ---: |\n"
+        (root / "tables" / "t.md").write_text("| method | PSNR | CPU s/image | time (ms) |\n"
+                                              "| --- | ---: | ---: | ---: |\n"
                                               f"| bm3d | {psnr} | {wall} | {wall} |\n")
     assert compare_trees(a, b) == []
     (b / "tables" / "t.csv").write_text("method,psnr,wall_s\nbm3d,30.2,9.25\n")
     assert compare_trees(a, b) == [f"differs: {Path('tables') / 't.csv'}"]
-    (b / "tables" / "t.md").write_text("| method | PSNR | CPU s/image | time (ms) |\n| --- | ---: | ---: | ---: |\n| bm3d | 30.2 | 1 | 1 |\n")
+    (b / "tables" / "t.md").write_text("| method | PSNR | CPU s/image | time (ms) |\n| --- | ---: | ---: | ---: |\n"
+                                       "| bm3d | 30.2 | 1 | 1 |\n")
     assert len(compare_trees(a, b)) == 2
     assert b"9.25" not in canonical_bytes(b / "tables" / "m.json")
 
@@ -82,7 +90,7 @@ def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
     folder (a stand-in scheduler): same bytes as the local run."""
     work = tmp_path / "cluster"
     work.mkdir()
-    proc = run_snakemake(work, "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
+    proc = run_snakemake(work, "--workflow-profile", str(REPO / "profiles" / "slurm"),
                          "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
                          "--jobs", "2", "--latency-wait", "30", "--seconds-between-status-checks", "1",
                          configfile=ct_config, cores=None, timeout=1500)

@@ -12,11 +12,20 @@ from mira.config import validate_config
 from mira.degrade import apply
 from mira.errors import ConfigError, InputError, ParameterError
 from mira.metrics import psnr
+from mira.modalities import get_profile as P
 from mira.restore import METHODS, get_method, methods, restore
 from mira.restore.classical import DENOISERS, _gaussian_sure, _median_sure
 from mira.restore.interpolation import KERNELS, upscale
-from mira.restore.noise_models import (log_speckle_mean_db, log_speckle_std_db, looks_from_sigma, noise_domain,
-                                       rician_bias_correct, sector_mask, window_denormalise, window_normalise)
+from mira.restore.noise_models import (
+    log_speckle_mean_db,
+    log_speckle_std_db,
+    looks_from_sigma,
+    noise_domain,
+    rician_bias_correct,
+    sector_mask,
+    window_denormalise,
+    window_normalise,
+)
 from mira.seeding import rng_for
 from mira.synthesis import synthesize_case
 
@@ -29,7 +38,8 @@ def ct_case():
 
 
 def _noisy(case, modality, degradation, params, key="n"):
-    out = apply(degradation, case.image, params, rng_for(3, "test-restore", key), modality=modality, spacing=case.spacing)
+    out = apply(degradation, case.image, params, rng_for(3, "test-restore", key), modality=modality,
+                spacing=case.spacing)
     return out.image, out.reference
 
 
@@ -49,10 +59,10 @@ def shepp_logan_ct():
 @pytest.mark.parametrize("method", CLASSICAL)
 def test_every_classical_denoiser_raises_psnr_on_a_noisy_phantom(shepp_logan_ct, method):
     noisy, ref = shepp_logan_ct
-    before = psnr(ref, noisy, "ct")
+    before = psnr(ref, noisy, P("ct"))
     out = restore(method, noisy, "ct")
     assert out.shape == noisy.shape and np.all(np.isfinite(out))
-    assert psnr(ref, out, "ct") > before + 1.0, method
+    assert psnr(ref, out, P("ct")) > before + 1.0, method
 
 
 @pytest.mark.parametrize("modality,degradation,params", [
@@ -65,7 +75,7 @@ def test_noise_model_aware_denoisers_raise_psnr_on_every_modality(modality, degr
     case = synthesize_case(modality, rng_for(3, "test-restore", modality), ndim=2, size=64)
     noisy, ref = _noisy(case, modality, degradation, params, key=modality)
     out = restore(method, noisy, modality)
-    assert psnr(ref, out, modality) > psnr(ref, noisy, modality) + 0.5
+    assert psnr(ref, out, P(modality)) > psnr(ref, noisy, P(modality)) + 0.5
     lo, hi = get_profile_range(modality)
     assert out.min() >= lo and out.max() <= hi
 
@@ -79,8 +89,8 @@ def get_profile_range(modality):
 def test_rician_bias_correction_beats_plain_denoising_on_mri():
     case = synthesize_case("mri", rng_for(3, "test-restore", "mri-bias"), ndim=2, size=64)
     noisy, ref = _noisy(case, "mri", "rician_noise", {"sigma": 0.08}, key="mri-bias")
-    aware = psnr(ref, restore("nlm", noisy, "mri", sigma=0.08), "mri")
-    plain = psnr(ref, restore("nlm", noisy, "mri", sigma=0.08, noise_model=False), "mri")
+    aware = psnr(ref, restore("nlm", noisy, "mri", sigma=0.08), P("mri"))
+    plain = psnr(ref, restore("nlm", noisy, "mri", sigma=0.08, noise_model=False), P("mri"))
     assert aware > plain + 1.0
 
 
@@ -90,11 +100,11 @@ def test_denoisers_handle_volumes_and_given_sigma(ct_case):
     for method in ("gaussian", "bilateral", "bm3d", "median"):
         out = restore(method, noisy, "ct", sigma=60.0)
         assert out.shape == vol.shape
-        assert psnr(vol, out, "ct") > psnr(vol, noisy, "ct")
+        assert psnr(vol, out, P("ct")) > psnr(vol, noisy, P("ct"))
 
 
 def test_sure_picks_a_small_width_at_low_noise_and_a_large_one_at_high_noise(ct_case):
-    u = window_normalise(ct_case.image, "ct")
+    u = window_normalise(ct_case.image, P("ct"))
     rng = rng_for(1, "sure")
     low = _gaussian_sure(u + rng.normal(0, 0.002, u.shape), 0.002)
     high = _gaussian_sure(u + rng.normal(0, 0.2, u.shape), 0.2)
@@ -109,14 +119,14 @@ def test_sure_picks_a_small_width_at_low_noise_and_a_large_one_at_high_noise(ct_
 
 def test_ct_window_normalisation_round_trips_hu_exactly():
     hu = np.array([-1024.0, -1000.0, 0.0, 40.0, 1000.0, 3071.0])
-    u = window_normalise(hu, "ct")
+    u = window_normalise(hu, P("ct"))
     assert u[1] == 0.0 and u[4] == 1.0 and u[-1] > 1.0  # outside the window: kept, not clipped
-    np.testing.assert_allclose(window_denormalise(u, "ct"), hu, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(window_denormalise(u, P("ct")), hu, rtol=0, atol=1e-9)
 
 
 def test_ct_noise_domain_round_trip_is_identity_for_the_identity_denoiser():
     img = np.linspace(-1024, 3071, 64 * 64).reshape(64, 64)
-    dom = noise_domain("ct")
+    dom = noise_domain(P("ct"))
     np.testing.assert_allclose(dom.inverse(dom.forward(img, sigma=10.0)), img, atol=1e-9)
     assert dom.sigma == pytest.approx(10.0 / 2000.0)
 
@@ -177,7 +187,7 @@ def test_interpolation_shapes_and_constant_images(kernel, scale):
 
 def test_bicubic_beats_nearest_on_a_downsampled_phantom(ct_case):
     deg = apply("downsample", ct_case.image, "x2", None, modality="ct", spacing=ct_case.spacing)
-    scores = {k: psnr(deg.reference, restore(k, deg.image, "ct", scale=2), "ct") for k in KERNELS}
+    scores = {k: psnr(deg.reference, restore(k, deg.image, "ct", scale=2), P("ct")) for k in KERNELS}
     assert scores["bicubic"] > scores["nearest"] and scores["bilinear"] > scores["nearest"]
 
 
@@ -223,15 +233,15 @@ def test_registry_lists_methods_by_task():
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """Tiny phantom datasets (train/val/test of ct and mri, 48 px) and degraded test folders."""
-    from mira.degrade.pairs import degrade_dataset
-    from mira.synthetic_dataset import write_synthetic_dataset
+    from mira.study.data_stage import SyntheticSpec, write_synthetic_dataset
+    from mira.study.degrade_stage import degrade_dataset
 
     root = tmp_path_factory.mktemp("restore")
     n = {"train": 3, "val": 2, "test": 2}
     for m in ("ct", "mri"):
         for split, k in n.items():
-            write_synthetic_dataset(root / "data" / m / split, source="phantom", modality=m, split=split, n_cases=k,
-                                    seed=7, ndim=2, size=48)
+            write_synthetic_dataset(root / "data" / m / split, SyntheticSpec("phantom", m, split, n_cases=k, size=48),
+                                    seed=7)
     degrade_dataset(root / "data" / "ct" / "test", root / "deg" / "ct" / "gaussian_noise" / "moderate",
                     degradation="gaussian_noise", level="moderate", seed=7)
     degrade_dataset(root / "data" / "ct" / "test", root / "deg" / "ct" / "downsample" / "x2",
@@ -241,9 +251,9 @@ def tiny_data(tmp_path_factory):
 
 def test_restore_folder_writes_a_dataset_and_tidy_metrics(tiny_data, tmp_path):
     from mira.dataset import Dataset
-    from mira.restore.evaluate import METRIC_COLUMNS, METRICS, restore_folder
+    from mira.study.restore_stage import METRIC_COLUMNS, METRICS, DenoiseOptions, restore_folder
 
-    table = restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "tv", "tv")
+    table = restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "tv", "tv", P("ct"))
     assert list(table.columns) == list(METRIC_COLUMNS)
     assert set(table["metric"]) == set(METRICS) and len(table) == 2 * len(METRICS)
     assert (table["method"] == "tv").all() and (table["level"] == "moderate").all()
@@ -253,22 +263,22 @@ def test_restore_folder_writes_a_dataset_and_tidy_metrics(tiny_data, tmp_path):
     assert len(on_disk) == len(table)
     info = json.loads((tmp_path / "tv" / "restore.json").read_text())
     assert info["method"] == "tv" and info["noise_model"] is True
-    oracle = restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "tv_o", "tv",
-                            sigma_mode="oracle")
+    oracle = restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "tv_o", "tv", P("ct"),
+                            options=DenoiseOptions(sigma_mode="oracle"))
     assert json.loads((tmp_path / "tv_o" / "restore.json").read_text())["sigma_mode"] == "oracle"
     assert not oracle[oracle.metric == "psnr"]["value"].equals(table[table.metric == "psnr"]["value"])
-    sr = restore_folder(tiny_data / "deg" / "ct" / "downsample" / "x2", tmp_path / "bicubic", "bicubic")
+    sr = restore_folder(tiny_data / "deg" / "ct" / "downsample" / "x2", tmp_path / "bicubic", "bicubic", P("ct"))
     assert Dataset(tmp_path / "bicubic").records[0].shape == (48, 48)
     assert sr[sr["metric"] == "psnr"]["value"].min() > 15
     with pytest.raises(ParameterError, match="is a denoiser"):
-        restore_folder(tiny_data / "deg" / "ct" / "downsample" / "x2", tmp_path / "bad", "bm3d")
+        restore_folder(tiny_data / "deg" / "ct" / "downsample" / "x2", tmp_path / "bad", "bm3d", P("ct"))
     with pytest.raises(ParameterError, match="super-resolution method"):
-        restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "bad", "bicubic")
+        restore_folder(tiny_data / "deg" / "ct" / "gaussian_noise" / "moderate", tmp_path / "bad", "bicubic", P("ct"))
     assert not (tmp_path / "bad").exists()
 
 
 def test_targets_table_measures_paired_differences():
-    from mira.restore.evaluate import targets_table, targets_markdown
+    from mira.study.report.restoration_targets import targets_markdown, targets_table
 
     rows = []
     for case, base in (("a", 30.0), ("b", 32.0)):
@@ -296,31 +306,8 @@ def _config(**restore):
     return validate_config({"restore": restore})
 
 
-def test_plan_paths_jobs_and_config_errors():
-    from mira.degrade.plan import DegradePlan
-    from mira.restore.plan import RestorePlan
-
-    cfg = _config()
-    pairs = [("phantom", m) for m in cfg["modalities"]]
-    plan = RestorePlan(cfg, DegradePlan(cfg, pairs, "results"), pairs, "results")
-    assert plan.restored("phantom", "ct", "test", "low_dose", "moderate", "bm3d") == \
-        "results/restored/phantom/ct/test/low_dose/moderate/bm3d"
-    assert plan.model_for("dncnn", "mri", "moderate") == "results/models/dncnn/mri/model.pt"
-    assert plan.model_for("edsr", "mri", "x3") == "results/models/edsr/x3/model.pt"
-    assert plan.classical_methods[0] == "input" and "dncnn" not in plan.classical_methods
-    assert set(plan.models()) == {("dncnn", m) for m in ("ct", "mri", "xray", "us")} | {
-        (a, f"x{s}") for a in ("srcnn", "edsr") for s in (2, 3, 4)}
-    ins = plan.training_inputs("dncnn", "ct")
-    assert ins == {"train": ["results/data/phantom/ct/train"], "val": ["results/data/phantom/ct/val"]}
-    assert all("test" not in p for p in plan.training_inputs("edsr", "x2")["train"])
-    assert "results/tables/restore_targets.md" in plan.targets()
-    with pytest.raises(ConfigError, match="restore.denoise.degradations.ct"):
-        RestorePlan(_config(denoise={"degradations": {"ct": ["rician_noise"]}}), plan.degrade, pairs)
-    with pytest.raises(ConfigError, match="restore.sources"):
-        RestorePlan(_config(sources=["elsewhere"]), plan.degrade, pairs)
-    with pytest.raises(ConfigError, match="restore.train_noise.ct"):
-        RestorePlan(_config(train_noise={"ct": [{"degradation": "low_dose", "parameter": "dose", "range": [1, 2]}]}),
-                    plan.degrade, pairs)
+def test_restore_config_errors():
+    """Job lists and config checks of the plan: tests/test_study_plan.py."""
     with pytest.raises(ConfigError, match="did you mean 'depth'"):
         _config(models={"dncnn": {"depht": 4}})
     with pytest.raises(ConfigError, match="restore.sr.methods"):

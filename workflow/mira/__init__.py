@@ -1,7 +1,8 @@
 """mira: Medical Image Restoration and Augmentation.
 
 Sub-packages: ``mira.synthesis`` (phantoms), ``mira.ingest`` (real images), ``mira.augment``,
-``mira.degrade``, ``mira.restore``, ``mira.metrics``, ``mira.report``. Shared pieces:
+``mira.degrade``, ``mira.restore``, ``mira.metrics``; the study layer ``mira.study`` (settings,
+plan, jobs, and ``mira.study.report``: every table and figure). Shared pieces:
 ``mira.modalities`` (profiles), ``mira.io`` and ``mira.dataset`` (data contract), ``mira.seeding``.
 """
 from .errors import ConfigError, InputError, MiraError, ParameterError

@@ -24,6 +24,8 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .input_spec import parse_spec
+from .modalities import PROFILES
 
 PathLike = Union[str, os.PathLike]
 
@@ -71,7 +73,8 @@ def _explain(err: jsonschema.ValidationError) -> str:
         for extra in extras:
             key = f"{where}.{extra}" if err.absolute_path else str(extra)
             hint = difflib.get_close_matches(str(extra), allowed, n=1)
-            msgs.append(f"config key {key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"))
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
+            msgs.append(f"config key {key}: unknown key" + suggestion)
         return "; ".join(msgs)
     if err.validator == "enum":
         return f"config key {where}: {err.instance!r} is not one of {err.validator_value}"
@@ -86,7 +89,7 @@ def validate_config(config: Mapping[str, Any], schema: dict | None = None) -> di
     """Validate ``config`` and return a deep copy with schema defaults filled in.
 
     Beyond the schema: every ``inputs:`` source is checked by the ingest job's own
-    :func:`mira.ingest.spec.parse_spec` (same messages) and its ``path`` must exist (relative paths
+    :func:`mira.input_spec.parse_spec` (same messages) and its ``path`` must exist (relative paths
     from the working directory); a configuration that leaves a later rule without cases (an empty
     split that a stage reads) is refused, naming the key that must change.
 
@@ -122,12 +125,8 @@ def validate_config(config: Mapping[str, Any], schema: dict | None = None) -> di
 
 def _check_semantics(cfg: dict) -> None:
     """Checks a schema cannot express: profile overrides, input sources, case counts."""
-    from .modalities import PROFILES
-
     for name, overrides in (cfg.get("profiles") or {}).items():
         PROFILES[name].with_overrides(overrides, where="config key profiles")
-    from .ingest.spec import parse_spec  # the package imports its readers lazily: no SimpleITK here
-
     specs = {}
     for name, spec in (cfg.get("inputs") or {}).items():
         if name in ("phantom", "phantom3d"):
@@ -155,6 +154,10 @@ DEEP_DENOISERS: tuple[str, ...] = ("dncnn",)
 DEEP_SR: tuple[str, ...] = ("srcnn", "edsr")
 
 
+#: (source) -> (config key of its counts, modalities, counts per split or fractions for a real source)
+CaseSources = dict[str, tuple[str, list[str], Mapping[str, float]]]
+
+
 def _check_case_counts(cfg: dict, input_splits: Mapping[str, Mapping[str, float]]) -> None:
     """Refuse a configuration whose later rules would fail for lack of cases.
 
@@ -169,14 +172,20 @@ def _check_case_counts(cfg: dict, input_splits: Mapping[str, Mapping[str, float]
     when the ingest job runs).
     """
     study = list(cfg.get("modalities") or [])
+    sources = _case_sources(cfg, study, input_splits)
+    need = _CaseNeeds(cfg, sources, input_splits)
+    _check_augment_cases(cfg.get("augment") or {}, study, need)
+    _check_degrade_cases(cfg.get("degrade") or {}, need)
+    _check_restore_cases(cfg.get("restore") or {}, study, need)
+    _check_strategy_pool((cfg.get("evaluate") or {}).get("strategies") or {}, study)
+
+
+def _case_sources(cfg: dict, study: list[str], input_splits: Mapping[str, Mapping[str, float]]) -> CaseSources:
+    """The phantom sources of the study (refusing all-zero counts) and the real ``inputs:`` sources."""
     syn = cfg.get("synthesis") or {}
     vol = syn.get("volumes") or {}
-    aug, deg, res = cfg.get("augment") or {}, cfg.get("degrade") or {}, cfg.get("restore") or {}
-    strategies = (cfg.get("evaluate") or {}).get("strategies") or {}
     vol_modalities = [m for m in vol.get("modalities", []) if m in study]
-
-    # (source) -> (config key of its counts, modalities, counts per split or fractions for a real source)
-    sources: dict[str, tuple[str, list[str], Mapping[str, float]]] = {}
+    sources: CaseSources = {}
     if study and "cases" in syn:
         sources["phantom"] = ("synthesis.cases", study, syn["cases"])
         if not any(syn["cases"].values()):
@@ -188,26 +197,36 @@ def _check_case_counts(cfg: dict, input_splits: Mapping[str, Mapping[str, float]
                               f"lists {vol_modalities} (set it to [] to study no volumes)")
     for name, split in input_splits.items():
         sources[name] = (f"inputs.{name}.split", [cfg["inputs"][name]["modality"]], split)
+    return sources
 
-    def need(source: str, split: str, why: str) -> None:
-        if source not in sources:  # unknown sources are the stage plans' to report
+
+class _CaseNeeds:
+    """``need(source, split, why)`` refuses a source whose ``split`` has no cases, saying ``why``."""
+
+    def __init__(self, cfg: dict, sources: CaseSources, input_splits: Mapping[str, Mapping[str, float]]):
+        self.cfg, self.sources, self.input_splits = cfg, sources, input_splits
+
+    def __call__(self, source: str, split: str, why: str) -> None:
+        if source not in self.sources:  # unknown sources are the stage plans' to report
             return
-        key, _, counts = sources[source]
+        key, _, counts = self.sources[source]
         if counts.get(split, 0) > 0:
             return
-        if source in input_splits:
-            given = cfg["inputs"][source].get("split")
+        if source in self.input_splits:
+            given = self.cfg["inputs"][source].get("split")
             raise ConfigError(f"config key {key}: the {split} fraction is 0"
                               + ("" if given else " (no split given: every case goes to test)") + f", but {why}")
         raise ConfigError(f"config key {key}.{split}: 0 cases, but {why}")
 
-    def modalities(source: str) -> list[str]:
-        return sources[source][1] if source in sources else []
+    def modalities(self, source: str) -> list[str]:
+        return self.sources[source][1] if source in self.sources else []
 
-    # augmentation: demo figures and constraint checks on the training split
-    if modalities("phantom"):
+
+def _check_augment_cases(aug: Mapping[str, Any], study: list[str], need: _CaseNeeds) -> None:
+    """Augmentation: demo figures and constraint checks on the training split, policy search, GAN."""
+    if need.modalities("phantom"):
         need("phantom", "train", "the augmentation stage shows and checks transforms on the training phantoms")
-    if aug.get("volumes", True) and modalities("phantom3d"):
+    if aug.get("volumes", True) and need.modalities("phantom3d"):
         need("phantom3d", "train", "the augmentation stage shows and checks transforms on the training volumes "
              "(augment.volumes)")
     policy = [m for m in (aug.get("policy") or {}).get("modalities", []) if m in study]
@@ -215,23 +234,30 @@ def _check_case_counts(cfg: dict, input_splits: Mapping[str, Mapping[str, float]
         need("phantom", "train", f"augment.policy.modalities {policy} searches policies on the training phantoms")
         need("phantom", "val", f"augment.policy.modalities {policy} scores policies on the validation phantoms")
     gan = [m for m in (aug.get("gan") or {}).get("modalities", []) if m in study]
-    if gan and "phantom" in sources:
+    if gan and "phantom" in need.sources:
         need("phantom", "train", f"augment.gan.modalities {gan} trains the GAN on the training phantoms")
-        counts = sources["phantom"][2]
-        if counts.get("val", 0) + counts.get("test", 0) < 2:
-            raise ConfigError(f"config key synthesis.cases: val + test is {counts.get('val', 0) + counts.get('test', 0)}, "
+        counts = need.sources["phantom"][2]
+        held_out = counts.get("val", 0) + counts.get("test", 0)
+        if held_out < 2:
+            raise ConfigError(f"config key synthesis.cases: val + test is {held_out}, "
                               f"but augment.gan.modalities {gan} scores the GAN on at least 2 held-out phantoms")
 
-    # degradation and restoration
+
+def _check_degrade_cases(deg: Mapping[str, Any], need: _CaseNeeds) -> None:
+    """Degradation degrades ``degrade.splits`` of every source of ``degrade.sources``."""
     levels, sr_scales = deg.get("levels", []), deg.get("sr_scales", [])
     for source in deg.get("sources", []):
         chosen = deg.get("degradations") or {}
-        if any(sr_scales or (levels and chosen.get(m, True)) for m in modalities(source)):
+        if any(sr_scales or (levels and chosen.get(m, True)) for m in need.modalities(source)):
             for split in deg.get("splits", []):
                 need(source, split, f"degrade.splits lists {split!r} for the source {source!r} (degrade.sources)")
+
+
+def _check_restore_cases(res: Mapping[str, Any], study: list[str], need: _CaseNeeds) -> None:
+    """Restoration restores degraded test cases; its networks train on train and val."""
     res_levels, res_scales = res.get("levels", []), (res.get("sr") or {}).get("scales", [])
     noise = (res.get("denoise") or {}).get("degradations") or {}
-    restored = {s: [m for m in modalities(s) if m in study] for s in res.get("sources", [])}
+    restored = {s: [m for m in need.modalities(s) if m in study] for s in res.get("sources", [])}
     for source, mods in restored.items():
         if any(res_scales or (res_levels and noise.get(m, True)) for m in mods):
             need(source, "test", f"restore.sources lists {source!r}, whose degraded test cases are restored")
@@ -245,7 +271,9 @@ def _check_case_counts(cfg: dict, input_splits: Mapping[str, Mapping[str, float]
             need(source, split, f"the restoration networks train and validate on the {split} split of "
                  f"restore.train_source {source!r}")
 
-    # the strategy study draws its training subsets from its own pool
+
+def _check_strategy_pool(strategies: Mapping[str, Any], study: list[str]) -> None:
+    """The strategy study draws its training subsets from its own pool."""
     if [m for m in strategies.get("modalities", []) if m in study] and strategies.get("sizes"):
         largest = max(strategies["sizes"])
         pool = strategies.get("pool_per_class", largest)

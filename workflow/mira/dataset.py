@@ -231,4 +231,5 @@ class DatasetWriter:
         for rec in self.records:
             writer.writerow(rec.to_row())
         write_text(self.folder / MANIFEST, buf.getvalue())
-        write_text(self.folder / LEGEND, json.dumps({str(k): v for k, v in sorted(self.legend.items())}, indent=2) + "\n")
+        legend = {str(k): v for k, v in sorted(self.legend.items())}
+        write_text(self.folder / LEGEND, json.dumps(legend, indent=2) + "\n")

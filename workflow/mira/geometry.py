@@ -60,7 +60,8 @@ class Geometry:
         origin = tuple(float(v) for v in self.origin)
         direction = tuple(float(v) for v in np.asarray(self.direction, dtype=np.float64).ravel())
         if len(origin) != 3 or len(direction) != 9:
-            raise InputError(f"geometry needs a 3-vector origin and a 3x3 direction, got {self.origin} / {self.direction}")
+            raise InputError(f"geometry needs a 3-vector origin and a 3x3 direction, "
+                             f"got {self.origin} / {self.direction}")
         if not all(np.isfinite(origin)) or not all(np.isfinite(direction)):
             raise InputError(f"geometry with non-finite origin or direction: {origin} / {direction}")
         m = np.asarray(direction).reshape(3, 3)

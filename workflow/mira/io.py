@@ -156,7 +156,8 @@ def _read_sitk(path: PathLike) -> sitk.Image:
     try:
         return sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        raise InputError(f"{p}: cannot read image ({str(exc).strip().splitlines()[-1] if str(exc).strip() else exc})") from None
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc
+        raise InputError(f"{p}: cannot read image ({detail})") from None
 
 
 def read_image_with_geometry(path: PathLike, dtype=np.float32, ndim: int | None = None

@@ -153,7 +153,8 @@ class ModalityProfile:
         clean: dict[str, Any] = {}
         for key, value in overrides.items():
             if key not in names or key == "name":
-                raise ConfigError(f"{where}.{self.name}.{key}: unknown modality setting (known: {sorted(names - {'name'})})")
+                raise ConfigError(f"{where}.{self.name}.{key}: unknown modality setting "
+                                  f"(known: {sorted(names - {'name'})})")
             clean[key] = tuple(value) if isinstance(value, list) else value
         prof = dataclasses.replace(self, **clean)
         prof._check_augmentation_limits(where)
@@ -224,3 +225,27 @@ def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Modali
     if key not in PROFILES:
         raise ConfigError(f"unknown modality {name!r} (known: {', '.join(MODALITIES)})")
     return PROFILES[key].with_overrides(overrides)
+
+
+def as_profile(profile: ModalityProfile | str) -> ModalityProfile:
+    """``profile`` itself if it is a :class:`ModalityProfile`, else the built-in profile of that name.
+
+    Transitional helper for library functions that still accept a modality string: a string gets the
+    built-in defaults, *without* the config's ``profiles:`` overrides. Callers that have a config
+    should pass ``Settings.profile(modality)`` (:mod:`mira.study.settings`) instead.
+    """
+    if isinstance(profile, ModalityProfile):
+        return profile
+    return get_profile(profile)
+
+
+def require_profile(profile: Any, where: str) -> ModalityProfile:
+    """Return ``profile`` if it is a :class:`ModalityProfile`; raise TypeError otherwise.
+
+    Used by the functions that take only a resolved profile (metrics, noise models), so a stale call
+    with a modality string fails loudly instead of silently ignoring the config's overrides.
+    """
+    if not isinstance(profile, ModalityProfile):
+        raise TypeError(f"{where}: expected a ModalityProfile (mira.modalities.get_profile(name, overrides) or "
+                        f"Settings.profile(name)), got {type(profile).__name__} {profile!r}")
+    return profile

@@ -32,7 +32,8 @@ import pandas as pd
 #: Names of timing fields (CSV columns, JSON keys, tidy ``metric`` values).
 TIMING_NAME = re.compile(r"^(?:wall|cpu|elapsed|data_prep)(?:_time)?_s(?:_(?:mean|sd|n|best|min|max))?$", re.IGNORECASE)
 #: Markdown table headers of timing columns.
-TIMING_HEADER = re.compile(r"^(?:cpu|wall)(?:_time)?[ _]s\b|\bs/image\b|^(?:wall|cpu) time|^elapsed|^time \((?:ms|s)\)$",
+TIMING_HEADER = re.compile(r"^(?:cpu|wall)(?:_time)?[ _]s\b|\bs/image\b|^(?:wall|cpu) time|^elapsed"
+                           r"|^time \((?:ms|s)\)$",
                            re.IGNORECASE)
 #: Row text that marks a row as a timing measurement (e.g. the 'bm3d / dncnn CPU time' target).
 TIMING_ROW = re.compile(r"\b(?:CPU|wall)[ -]time\b", re.IGNORECASE)

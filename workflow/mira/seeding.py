@@ -30,7 +30,8 @@ def _key_words(keys: tuple[Key, ...]) -> list[int]:
 def derive_seed(seed: int, *keys: Key) -> int:
     """Return a 63-bit integer seed derived from ``seed`` and ``keys`` (stable across runs and OSes)."""
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *_key_words(keys)])
-    return int(ss.generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1, 1 << 31], dtype=np.uint64)) & ((1 << 63) - 1)
+    words = ss.generate_state(2, dtype=np.uint32).astype(np.uint64)
+    return int(words @ np.array([1, 1 << 31], dtype=np.uint64)) & ((1 << 63) - 1)
 
 
 def rng_for(seed: int, *keys: Key) -> np.random.Generator:

@@ -1,238 +1,176 @@
-# Augmentation stage (issue 3): demonstration figures and summary tables, constraint checks,
-# policy search and DCGAN synthesis. All logic lives in mira.augment.pipeline.
-
-# (source, modality) pairs of the demo/summary/constraint rules: 2D phantoms, and 3D if enabled.
-AUGMENT_DATASETS = [(SYNTHETIC_2D, m) for m in config["modalities"]] + [
-    (SYNTHETIC_3D, m)
-    for m in config["synthesis"]["volumes"]["modalities"]
-    if m in config["modalities"] and config["augment"]["volumes"]
-]
-# Modalities of the policy search and the GAN, limited to the study's modalities.
-AUGMENT_POLICY_MODALITIES = [m for m in config["augment"]["policy"]["modalities"] if m in config["modalities"]]
-AUGMENT_GAN_MODALITIES = [m for m in config["augment"]["gan"]["modalities"] if m in config["modalities"]]
-AUGMENT_TABLES = f"{RESULTS}/tables/augment"
-
-register_targets(
-    lambda: [f"{RESULTS}/figures/augment/{s}_{m}_demo.png" for s, m in AUGMENT_DATASETS]
-    + [f"{RESULTS}/tables/augment_summary.md", f"{RESULTS}/tables/augment_constraints.md"]
-    + ([f"{RESULTS}/tables/augment_policy.md"] if AUGMENT_POLICY_MODALITIES else [])
-    + [f"{RESULTS}/figures/augment/gan_{m}.png" for m in AUGMENT_GAN_MODALITIES]
-    + ([f"{RESULTS}/tables/augment_gan.md"] if AUGMENT_GAN_MODALITIES else [])
-)
+# Augmentation stage: demonstration figures and summary tables, constraint checks, policy search and
+# DCGAN synthesis. Jobs: mira.study.jobs.augment.
 
 
 rule augment_demo:
     input:
-        lambda wc: dataset_dir(wc.source, wc.modality, "train"),
+        lambda wc: paths.dataset(wc.source, wc.modality, "train"),
     output:
         figure=report(
-            f"{RESULTS}/figures/augment/{{source}}_{{modality}}_demo.png",
+            paths.augment_demo_figure("{source}", "{modality}"),
             caption="../report/augment_demo.rst",
             category="Augmentation",
             subcategory="{source}",
             labels={"source": "{source}", "modality": "{modality}", "figure": "demonstration"},
         ),
-        csv=f"{AUGMENT_TABLES}/summary/{{source}}_{{modality}}.csv",
-        md=f"{AUGMENT_TABLES}/summary/{{source}}_{{modality}}.md",
-    wildcard_constraints:
-        source=f"{SYNTHETIC_2D}|{SYNTHETIC_3D}",
-    params:
-        seed=config["seed"],
-        profile=lambda wc: config["profiles"].get(wc.modality, {}),
-        demo=config["augment"]["demo"],
+        csv=paths.augment_summary_part("{source}", "{modality}").csv,
+        md=paths.augment_summary_part("{source}", "{modality}").md,
     log:
-        f"{RESULTS}/logs/augment_demo/{{source}}_{{modality}}.log",
+        paths.log("augment_demo", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_demo/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("augment_demo", "source", "modality")
+    wildcard_constraints:
+        source=PLAN.data.synthetic_sources_regex,
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=PLAN.settings_of("augment_demo"),
     script:
-        "../scripts/augment_demo.py"
+        "../scripts/run_job.py"
 
 
 rule augment_summary_table:
     input:
-        [f"{AUGMENT_TABLES}/summary/{s}_{m}.csv" for s, m in AUGMENT_DATASETS],
+        PLAN.augment.summary_parts(),
     output:
-        csv=f"{RESULTS}/tables/augment_summary.csv",
-        md=report(
-            f"{RESULTS}/tables/augment_summary.md",
-            caption="../report/augment_summary.rst",
-            category="Augmentation",
-        ),
+        csv=paths.AUGMENT_SUMMARY.csv,
+        md=report(paths.AUGMENT_SUMMARY.md, caption="../report/augment_summary.rst", category="Augmentation"),
     log:
-        f"{RESULTS}/logs/augment_summary_table/augment_summary_table.log",
+        paths.log("augment_summary_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_summary_table/augment_summary_table.tsv"
-    threads: 1
+        paths.benchmark("augment_summary_table")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/augment_summary_table.py"
+        "../scripts/run_job.py"
 
 
 rule augment_constraints:
     input:
-        lambda wc: dataset_dir(wc.source, wc.modality, "train"),
+        lambda wc: paths.dataset(wc.source, wc.modality, "train"),
     output:
-        csv=f"{AUGMENT_TABLES}/constraints/{{source}}_{{modality}}.csv",
-        draws=f"{AUGMENT_TABLES}/constraints/{{source}}_{{modality}}_draws.csv",
-        md=f"{AUGMENT_TABLES}/constraints/{{source}}_{{modality}}.md",
-    wildcard_constraints:
-        source=f"{SYNTHETIC_2D}|{SYNTHETIC_3D}",
-    params:
-        seed=config["seed"],
-        profile=lambda wc: config["profiles"].get(wc.modality, {}),
-        constraints=config["augment"]["constraints"],
+        csv=paths.augment_constraints_part("{source}", "{modality}").csv,
+        draws=paths.augment_constraints_draws("{source}", "{modality}"),
+        md=paths.augment_constraints_part("{source}", "{modality}").md,
     log:
-        f"{RESULTS}/logs/augment_constraints/{{source}}_{{modality}}.log",
+        paths.log("augment_constraints", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_constraints/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("augment_constraints", "source", "modality")
+    wildcard_constraints:
+        source=PLAN.data.synthetic_sources_regex,
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=15,
+    params:
+        settings=PLAN.settings_of("augment_constraints"),
     script:
-        "../scripts/augment_constraints.py"
+        "../scripts/run_job.py"
 
 
 rule augment_constraints_table:
     input:
-        [f"{AUGMENT_TABLES}/constraints/{s}_{m}.csv" for s, m in AUGMENT_DATASETS],
+        PLAN.augment.constraints_parts(),
     output:
-        csv=f"{RESULTS}/tables/augment_constraints.csv",
-        md=report(
-            f"{RESULTS}/tables/augment_constraints.md",
-            caption="../report/augment_constraints.rst",
-            category="Augmentation",
-        ),
-    params:
-        tolerances=config["augment"]["constraints"]["tolerances"],
+        csv=paths.AUGMENT_CONSTRAINTS.csv,
+        md=report(paths.AUGMENT_CONSTRAINTS.md, caption="../report/augment_constraints.rst", category="Augmentation"),
     log:
-        f"{RESULTS}/logs/augment_constraints_table/augment_constraints_table.log",
+        paths.log("augment_constraints_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_constraints_table/augment_constraints_table.tsv"
-    threads: 1
+        paths.benchmark("augment_constraints_table")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
+    params:
+        settings=PLAN.settings_of("augment_constraints_table"),
     script:
-        "../scripts/augment_constraints_table.py"
+        "../scripts/run_job.py"
 
 
 rule augment_policy:
     input:
-        train=dataset_dir(SYNTHETIC_2D, "{modality}", "train"),
-        val=dataset_dir(SYNTHETIC_2D, "{modality}", "val"),
+        train=paths.dataset(PLAN.augment.source, "{modality}", "train"),
+        val=paths.dataset(PLAN.augment.source, "{modality}", "val"),
     output:
-        json=f"{RESULTS}/augment/policy/{{modality}}.json",
-        csv=f"{RESULTS}/tables/augment/policy/{{modality}}.csv",
-    params:
-        seed=config["seed"],
-        profile=lambda wc: config["profiles"].get(wc.modality, {}),
-        policy=config["augment"]["policy"],
+        json=paths.augment_policy("{modality}"),
+        csv=paths.augment_policy_part("{modality}"),
     log:
-        f"{RESULTS}/logs/augment_policy/{{modality}}.log",
+        paths.log("augment_policy", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_policy/{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("augment_policy", "modality")
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        settings=PLAN.settings_of("augment_policy"),
     script:
-        "../scripts/augment_policy.py"
+        "../scripts/run_job.py"
 
 
 rule augment_policy_table:
     input:
-        [f"{RESULTS}/tables/augment/policy/{m}.csv" for m in AUGMENT_POLICY_MODALITIES],
+        PLAN.augment.policy_parts(),
     output:
-        csv=f"{RESULTS}/tables/augment_policy.csv",
-        md=report(
-            f"{RESULTS}/tables/augment_policy.md",
-            caption="../report/augment_policy.rst",
-            category="Augmentation",
-        ),
+        csv=paths.AUGMENT_POLICY.csv,
+        md=report(paths.AUGMENT_POLICY.md, caption="../report/augment_policy.rst", category="Augmentation"),
     log:
-        f"{RESULTS}/logs/augment_policy_table/augment_policy_table.log",
+        paths.log("augment_policy_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_policy_table/augment_policy_table.tsv"
-    threads: 1
+        paths.benchmark("augment_policy_table")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/augment_policy_table.py"
+        "../scripts/run_job.py"
 
 
 rule augment_gan:
     input:
-        train=dataset_dir(SYNTHETIC_2D, "{modality}", "train"),
-        val=dataset_dir(SYNTHETIC_2D, "{modality}", "val"),
-        test=dataset_dir(SYNTHETIC_2D, "{modality}", "test"),
+        train=paths.dataset(PLAN.augment.source, "{modality}", "train"),
+        val=paths.dataset(PLAN.augment.source, "{modality}", "val"),
+        test=paths.dataset(PLAN.augment.source, "{modality}", "test"),
     output:
-        model=f"{RESULTS}/models/gan/{{modality}}/generator.pt",
-        sidecar=f"{RESULTS}/models/gan/{{modality}}/generator.json",
-        samples=directory(f"{RESULTS}/augment/gan/{{modality}}/samples"),
+        model=paths.gan_model("{modality}"),
+        sidecar=paths.gan_sidecar("{modality}"),
+        samples=directory(paths.gan_samples("{modality}")),
         figure=report(
-            f"{RESULTS}/figures/augment/gan_{{modality}}.png",
+            paths.gan_figure("{modality}"),
             caption="../report/augment_gan.rst",
             category="Augmentation",
             subcategory="GAN",
             labels={"modality": "{modality}", "figure": "GAN samples"},
         ),
-    params:
-        seed=config["seed"],
-        profile=lambda wc: config["profiles"].get(wc.modality, {}),
-        gan=config["augment"]["gan"],
     log:
-        f"{RESULTS}/logs/augment_gan/{{modality}}.log",
+        paths.log("augment_gan", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_gan/{{modality}}.tsv"
-    threads: config["augment"]["gan"]["threads"]
+        paths.benchmark("augment_gan", "modality")
     conda:
         CONDA_ENV
+    threads: PLAN.augment.gan_threads
     resources:
         mem_mb=3000,
-        runtime=lambda wc: 10 + int(config["augment"]["gan"]["time_budget_s"] // 60),
+        runtime=PLAN.augment.gan_runtime,
+    params:
+        settings=PLAN.settings_of("augment_gan"),
     script:
-        "../scripts/augment_gan.py"
+        "../scripts/run_job.py"
 
 
 rule augment_gan_table:
     input:
-        [f"{RESULTS}/models/gan/{m}/generator.json" for m in AUGMENT_GAN_MODALITIES],
+        PLAN.augment.gan_sidecars(),
     output:
-        csv=f"{RESULTS}/tables/augment_gan.csv",
-        md=report(
-            f"{RESULTS}/tables/augment_gan.md",
-            caption="../report/augment_gan_table.rst",
-            category="Augmentation",
-        ),
+        csv=paths.AUGMENT_GAN.csv,
+        md=report(paths.AUGMENT_GAN.md, caption="../report/augment_gan_table.rst", category="Augmentation"),
     log:
-        f"{RESULTS}/logs/augment_gan_table/augment_gan_table.log",
+        paths.log("augment_gan_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/augment_gan_table/augment_gan_table.tsv"
-    threads: 1
+        paths.benchmark("augment_gan_table")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/augment_gan_table.py"
+        "../scripts/run_job.py"

@@ -1,146 +1,125 @@
 # Data stage: synthetic phantoms and real-image ingestion -> dataset folders; overview figures and
-# the dataset table. Input functions live in common.smk.
+# the dataset table. Jobs: mira.study.jobs.data.
 
 
 rule synthesize:
     output:
-        directory(f"{RESULTS}/data/{{source}}/{{modality}}/{{split}}"),
-    wildcard_constraints:
-        source=f"{SYNTHETIC_2D}|{SYNTHETIC_3D}",
-    params:
-        shape=synthesis_params,
-        seed=config["seed"],
-        lesion_fraction=config["synthesis"]["lesion_fraction"],
-        mri_contrast=config["synthesis"]["mri_contrast"],
-        tissues=lambda wc: config["synthesis"]["tissues"].get(wc.modality, {}),
+        directory(paths.dataset("{source}", "{modality}", "{split}")),
     log:
-        f"{RESULTS}/logs/synthesize/{{source}}_{{modality}}_{{split}}.log",
+        paths.log("synthesize", "source", "modality", "split"),
     benchmark:
-        f"{RESULTS}/benchmarks/synthesize/{{source}}_{{modality}}_{{split}}.tsv"
-    threads: 1
+        paths.benchmark("synthesize", "source", "modality", "split")
+    wildcard_constraints:
+        source=PLAN.data.synthetic_sources_regex,
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        settings=PLAN.settings_of("synthesize"),
     script:
-        "../scripts/synthesize.py"
+        "../scripts/run_job.py"
 
 
 rule ingest:
     output:
-        train=directory(f"{RESULTS}/data/{{source}}/{{modality}}/train"),
-        val=directory(f"{RESULTS}/data/{{source}}/{{modality}}/val"),
-        test=directory(f"{RESULTS}/data/{{source}}/{{modality}}/test"),
-        report=f"{RESULTS}/data/{{source}}/{{modality}}/ingest_report.csv",
-    wildcard_constraints:
-        source=input_names_regex(),
-    params:
-        spec=lambda wc: config["inputs"][wc.source],
-        seed=config["seed"],
+        train=directory(paths.dataset("{source}", "{modality}", "train")),
+        val=directory(paths.dataset("{source}", "{modality}", "val")),
+        test=directory(paths.dataset("{source}", "{modality}", "test")),
+        report=paths.ingest_report("{source}", "{modality}"),
     log:
-        f"{RESULTS}/logs/ingest/{{source}}_{{modality}}.log",
+        paths.log("ingest", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("ingest", "source", "modality")
+    wildcard_constraints:
+        source=PLAN.data.input_sources_regex,
     conda:
         CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        settings=PLAN.settings_of("ingest"),
     script:
-        "../scripts/ingest.py"
+        "../scripts/run_job.py"
 
 
 rule ingest_summary:
     input:
-        ingest_reports(),
+        PLAN.data.ingest_reports(),
     output:
-        csv=f"{RESULTS}/tables/ingest.csv",
-        md=report(
-            f"{RESULTS}/tables/ingest.md",
-            caption="../report/ingest.rst",
-            category="Data",
-        ),
+        csv=paths.INGEST.csv,
+        md=report(paths.INGEST.md, caption="../report/ingest.rst", category="Data"),
     log:
-        f"{RESULTS}/logs/ingest_summary/ingest_summary.log",
+        paths.log("ingest_summary"),
     benchmark:
-        f"{RESULTS}/benchmarks/ingest_summary/ingest_summary.tsv"
-    threads: 1
+        paths.benchmark("ingest_summary")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/ingest_summary.py"
+        "../scripts/run_job.py"
 
 
 rule dataset_stats:
     input:
-        lambda wc: dataset_dirs(wc.source, wc.modality),
+        lambda wc: PLAN.data.splits(wc.source, wc.modality),
     output:
-        f"{RESULTS}/tables/datasets/{{source}}_{{modality}}.csv",
+        paths.dataset_stats("{source}", "{modality}"),
     log:
-        f"{RESULTS}/logs/dataset_stats/{{source}}_{{modality}}.log",
+        paths.log("dataset_stats", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/dataset_stats/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("dataset_stats", "source", "modality")
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=PLAN.settings_of("dataset_stats"),
     script:
-        "../scripts/dataset_stats.py"
+        "../scripts/run_job.py"
 
 
 rule dataset_table:
     input:
-        [f"{RESULTS}/tables/datasets/{s}_{m}.csv" for s, m in datasets()],
+        PLAN.data.dataset_stats(),
     output:
-        csv=f"{RESULTS}/tables/datasets.csv",
-        md=report(
-            f"{RESULTS}/tables/datasets.md",
-            caption="../report/datasets.rst",
-            category="Data",
-        ),
+        csv=paths.DATASETS.csv,
+        md=report(paths.DATASETS.md, caption="../report/datasets.rst", category="Data"),
     log:
-        f"{RESULTS}/logs/dataset_table/dataset_table.log",
+        paths.log("dataset_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/dataset_table/dataset_table.tsv"
-    threads: 1
+        paths.benchmark("dataset_table")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/dataset_table.py"
+        "../scripts/run_job.py"
 
 
 rule overview_figure:
     input:
-        lambda wc: dataset_dirs(wc.source, wc.modality),
+        lambda wc: PLAN.data.splits(wc.source, wc.modality),
     output:
         report(
-            f"{RESULTS}/figures/overview/{{source}}_{{modality}}.png",
+            paths.overview_figure("{source}", "{modality}"),
             caption="../report/overview.rst",
             category="Data",
             subcategory="{source}",
             labels={"source": "{source}", "modality": "{modality}"},
         ),
-    params:
-        n_cases=config["overview"]["cases"],
     log:
-        f"{RESULTS}/logs/overview_figure/{{source}}_{{modality}}.log",
+        paths.log("overview_figure", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/overview_figure/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("overview_figure", "source", "modality")
+    group:
+        "figures"
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=PLAN.settings_of("overview_figure"),
     script:
-        "../scripts/overview_figure.py"
+        "../scripts/run_job.py"

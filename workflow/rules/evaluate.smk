@@ -1,407 +1,336 @@
-# Evaluation stage (issue 6): restoration and super-resolution tables, the task-oriented study, the
-# augmentation-strategy study, the findings, and every figure of the report. Input functions and the
-# plan live in evaluate_common.smk; all logic in mira.evaluate.
+# Evaluation stage: restoration and super-resolution tables, the task-oriented study, the
+# augmentation-strategy study, the findings, and every figure of the report. Jobs:
+# mira.study.jobs.evaluate.
 
 
 rule evaluate_restoration_tables:
     input:
-        eval_restore_metrics(),
+        paths.RESTORE_METRICS,
     output:
-        csv=f"{EVAL_TABLES}/restoration.csv",
+        csv=paths.EVAL_RESTORATION.csv,
         md=report(
-            f"{EVAL_TABLES}/restoration.md",
+            paths.EVAL_RESTORATION.md,
             caption="../report/evaluate_restoration.rst",
             category="Restoration",
             subcategory="Evaluation",
         ),
-        sr_cases=f"{EVAL_TABLES}/sr_cases.csv",
-        sr_summary=f"{EVAL_TABLES}/sr_summary.csv",
-        sr_md=report(
-            f"{EVAL_TABLES}/sr_study.md",
-            caption="../report/evaluate_sr.rst",
-            category="Super-resolution",
-        ),
+        sr_cases=paths.EVAL_SR_CASES,
+        sr_summary=paths.EVAL_SR_SUMMARY,
+        sr_md=report(paths.EVAL_SR_STUDY, caption="../report/evaluate_sr.rst", category="Super-resolution"),
     log:
-        f"{RESULTS}/logs/evaluate_restoration_tables/evaluate_restoration_tables.log",
+        paths.log("evaluate_restoration_tables"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_restoration_tables/evaluate_restoration_tables.tsv"
-    threads: 1
+        paths.benchmark("evaluate_restoration_tables")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/evaluate_restoration_tables.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_collect_tables:
     input:
-        [p for _, p in eval_collect_parts()],
+        **PLAN.evaluate.collect_inputs(),
     output:
-        report(
-            f"{EVAL_TABLES}/earlier_stages.md",
-            caption="../report/evaluate_earlier.rst",
-            category="Findings",
-        ),
-    params:
-        headings=[h for h, _ in eval_collect_parts()],
+        report(paths.EVAL_EARLIER_STAGES, caption="../report/evaluate_earlier.rst", category="Findings"),
     log:
-        f"{RESULTS}/logs/evaluate_collect_tables/evaluate_collect_tables.log",
+        paths.log("evaluate_collect_tables"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_collect_tables/evaluate_collect_tables.tsv"
-    threads: 1
+        paths.benchmark("evaluate_collect_tables")
     conda:
         CONDA_ENV
     resources:
         mem_mb=500,
-        runtime=5,
     script:
-        "../scripts/evaluate_collect_tables.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_train_unet:
     input:
-        train=dataset_dir(SYNTHETIC_2D, "{modality}", "train"),
-        val=dataset_dir(SYNTHETIC_2D, "{modality}", "val"),
+        train=paths.dataset(PLAN.evaluate.task_source, "{modality}", "train"),
+        val=paths.dataset(PLAN.evaluate.task_source, "{modality}", "val"),
     output:
-        model=f"{RESULTS}/models/unet/{{modality}}/model.pt",
-        sidecar=f"{RESULTS}/models/unet/{{modality}}/model.json",
-        history=f"{RESULTS}/models/unet/{{modality}}/history.csv",
-    params:
-        seed=config["seed"],
-        settings=lambda wc: {k: v for k, v in EVAL_CFG["segmentation"].items() if k not in ("modalities", "threads")},
+        model=paths.network_model(PLAN.evaluate.unet, "{modality}"),
+        sidecar=paths.network_sidecar(PLAN.evaluate.unet, "{modality}"),
+        history=paths.network_history(PLAN.evaluate.unet, "{modality}"),
     log:
-        f"{RESULTS}/logs/evaluate_train_unet/{{modality}}.log",
+        paths.log("evaluate_train_unet", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_train_unet/{{modality}}.tsv"
-    threads: EVAL_CFG["segmentation"]["threads"]
+        paths.benchmark("evaluate_train_unet", "modality")
     conda:
         CONDA_ENV
+    threads: PLAN.evaluate.unet_threads
     resources:
         mem_mb=3000,
-        runtime=lambda wc: 10 + int(EVAL_CFG["segmentation"]["time_budget_s"] // 60),
+        runtime=PLAN.evaluate.unet_runtime,
+    params:
+        settings=PLAN.settings_of("evaluate_train_unet"),
     script:
-        "../scripts/evaluate_train_unet.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_task:
     input:
-        unpack(eval_task_inputs),
+        unpack(lambda wc: PLAN.evaluate.task_inputs(wc.source, wc.modality)),
     output:
-        f"{EVAL_WORK}/task/{{source}}_{{modality}}.csv",
+        paths.task_dice("{source}", "{modality}"),
     log:
-        f"{RESULTS}/logs/evaluate_task/{{source}}_{{modality}}.log",
+        paths.log("evaluate_task", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_task/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("evaluate_task", "source", "modality")
     conda:
         CONDA_ENV
     resources:
         mem_mb=3000,
         runtime=15,
+    params:
+        settings=PLAN.settings_of("evaluate_task"),
     script:
-        "../scripts/evaluate_task.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_task_tables:
     input:
-        dice=[f"{EVAL_WORK}/task/{s}_{m}.csv" for s, m in eval_task_datasets()],
-        metrics=eval_restore_metrics(),
+        dice=PLAN.evaluate.task_parts(),
+        metrics=paths.RESTORE_METRICS,
     output:
-        csv=f"{EVAL_TABLES}/task.csv",
-        change=f"{EVAL_TABLES}/task_dice_change.csv",
-        labels=f"{EVAL_TABLES}/task_labels.csv",
-        md=report(
-            f"{EVAL_TABLES}/task.md",
-            caption="../report/evaluate_task.rst",
-            category="Task-oriented evaluation",
-        ),
+        csv=paths.EVAL_TASK.csv,
+        change=paths.EVAL_TASK_DICE_CHANGE,
+        labels=paths.EVAL_TASK_LABELS,
+        md=report(paths.EVAL_TASK.md, caption="../report/evaluate_task.rst", category="Task-oriented evaluation"),
     log:
-        f"{RESULTS}/logs/evaluate_task_tables/evaluate_task_tables.log",
+        paths.log("evaluate_task_tables"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_task_tables/evaluate_task_tables.tsv"
-    threads: 1
+        paths.benchmark("evaluate_task_tables")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/evaluate_task_tables.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_strategy_cohort:
     output:
-        f"{EVAL_WORK}/strategy/{{modality}}/cohort.npz",
-    params:
-        seed=config["seed"],
-        cohort=lambda wc: {k: EVAL_CFG["strategies"][k] for k in
-                           ("pool_per_class", "eval_per_class", "image_size", "patch_size", "patch_context")},
+        paths.strategy_cohort("{modality}"),
     log:
-        f"{RESULTS}/logs/evaluate_strategy_cohort/{{modality}}.log",
+        paths.log("evaluate_strategy_cohort", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_strategy_cohort/{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("evaluate_strategy_cohort", "modality")
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        settings=PLAN.settings_of("evaluate_strategy_cohort"),
     script:
-        "../scripts/evaluate_strategy_cohort.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_strategy:
     input:
-        unpack(eval_strategy_inputs),
+        unpack(lambda wc: PLAN.evaluate.strategy_inputs(wc.modality, wc.strategy)),
     output:
-        runs=f"{EVAL_WORK}/strategy/{{modality}}/{{strategy}}_runs.csv",
-        history=f"{EVAL_WORK}/strategy/{{modality}}/{{strategy}}_history.csv",
-    wildcard_constraints:
-        strategy="none|basic|intensity|advanced|mixup|cutmix|policy|gan",
-    params:
-        seed=config["seed"],
-        study=lambda wc: {k: v for k, v in EVAL_CFG["strategies"].items() if k not in ("modalities", "strategies", "threads")},
+        runs=paths.strategy_runs("{modality}", "{strategy}"),
+        history=paths.strategy_history("{modality}", "{strategy}"),
     log:
-        f"{RESULTS}/logs/evaluate_strategy/{{modality}}_{{strategy}}.log",
+        paths.log("evaluate_strategy", "modality", "strategy"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_strategy/{{modality}}_{{strategy}}.tsv"
-    threads: EVAL_CFG["strategies"]["threads"]
+        paths.benchmark("evaluate_strategy", "modality", "strategy")
+    wildcard_constraints:
+        strategy=PLAN.evaluate.strategies_regex,
     conda:
         CONDA_ENV
+    threads: PLAN.evaluate.strategy_threads
     resources:
         mem_mb=2000,
-        runtime=eval_strategy_runtime,
+        runtime=lambda wc: PLAN.evaluate.strategy_runtime(wc.strategy),
+    params:
+        settings=PLAN.settings_of("evaluate_strategy"),
     script:
-        "../scripts/evaluate_strategy.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_strategy_tables:
     input:
-        runs=eval_strategy_outputs("runs"),
-        history=eval_strategy_outputs("history"),
+        runs=PLAN.evaluate.strategy_runs(),
+        history=PLAN.evaluate.strategy_histories(),
     output:
-        runs=f"{EVAL_TABLES}/strategy_runs.csv",
-        history=f"{EVAL_TABLES}/strategy_history.csv",
-        summary=f"{EVAL_TABLES}/strategies.csv",
-        claims=f"{EVAL_TABLES}/strategy_claims.csv",
+        runs=paths.EVAL_STRATEGY_RUNS,
+        history=paths.EVAL_STRATEGY_HISTORY,
+        summary=paths.EVAL_STRATEGIES.csv,
+        claims=paths.EVAL_STRATEGY_CLAIMS,
         md=report(
-            f"{EVAL_TABLES}/strategies.md",
-            caption="../report/evaluate_strategies.rst",
-            category="Augmentation strategies",
+            paths.EVAL_STRATEGIES.md, caption="../report/evaluate_strategies.rst", category="Augmentation strategies"
         ),
-    params:
-        confidence=EVAL_CFG["strategies"]["confidence"],
     log:
-        f"{RESULTS}/logs/evaluate_strategy_tables/evaluate_strategy_tables.log",
+        paths.log("evaluate_strategy_tables"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_strategy_tables/evaluate_strategy_tables.tsv"
-    threads: 1
+        paths.benchmark("evaluate_strategy_tables")
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
+    params:
+        settings=PLAN.settings_of("evaluate_strategy_tables"),
     script:
-        "../scripts/evaluate_strategy_tables.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_findings:
     input:
-        unpack(
-            lambda wc: {
-                **({"restoration": f"{EVAL_TABLES}/restoration.csv"} if eval_has_restoration() else {}),
-                **({"task": f"{EVAL_TABLES}/task.csv", "change": f"{EVAL_TABLES}/task_dice_change.csv"}
-                   if eval_task_datasets() else {}),
-                **({"claims": f"{EVAL_TABLES}/strategy_claims.csv"} if eval_strategy_jobs() else {}),
-            }
-        ),
+        **PLAN.evaluate.findings_inputs(),
     output:
-        report(
-            f"{EVAL_TABLES}/findings.md",
-            caption="../report/evaluate_findings.rst",
-            category="Findings",
-        ),
+        report(paths.EVAL_FINDINGS, caption="../report/evaluate_findings.rst", category="Findings"),
     log:
-        f"{RESULTS}/logs/evaluate_findings/evaluate_findings.log",
+        paths.log("evaluate_findings"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_findings/evaluate_findings.tsv"
-    threads: 1
+        paths.benchmark("evaluate_findings")
     conda:
         CONDA_ENV
     resources:
         mem_mb=500,
-        runtime=5,
     script:
-        "../scripts/evaluate_findings.py"
+        "../scripts/run_job.py"
 
 
-# ---- figures: drawn from tables and result folders only ----------------------------------------
+# ---- figures: drawn from tables and result folders only (group "figures": the figures target) ----
 
 
 rule evaluate_figure_grid:
     input:
-        unpack(eval_grid_inputs),
+        unpack(lambda wc: PLAN.evaluate.grid_inputs(wc.source, wc.modality, wc.degradation)),
     output:
         report(
-            f"{EVAL_FIGURES}/{{source}}_{{modality}}/grid_{{degradation}}.png",
+            paths.grid_figure("{source}", "{modality}", "{degradation}"),
             caption="../report/evaluate_grid.rst",
             category="Restoration",
             subcategory="Visual comparison",
             labels={"source": "{source}", "modality": "{modality}", "degradation": "{degradation}"},
         ),
+    log:
+        paths.log("evaluate_figure_grid", "source", "modality", "degradation"),
+    benchmark:
+        paths.benchmark("evaluate_figure_grid", "source", "modality", "degradation")
     wildcard_constraints:
         degradation="[a-z][a-z_]*",
-    params:
-        case=EVAL_CFG["figures"]["case"],
-        zoom=EVAL_CFG["figures"]["zoom"],
-        diff=EVAL_CFG["figures"]["diff"],
-    log:
-        f"{RESULTS}/logs/evaluate_figure_grid/{{source}}_{{modality}}_{{degradation}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_grid/{{source}}_{{modality}}_{{degradation}}.tsv"
-    threads: 1
+    group:
+        "figures"
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
-        runtime=5,
+    params:
+        settings=PLAN.settings_of("evaluate_figure_grid"),
     script:
-        "../scripts/evaluate_figure_grid.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_figure_severity:
     input:
-        f"{EVAL_TABLES}/restoration.csv",
+        paths.EVAL_RESTORATION.csv,
     output:
         report(
-            f"{EVAL_FIGURES}/{{source}}_{{modality}}/severity.png",
+            paths.severity_figure("{source}", "{modality}"),
             caption="../report/evaluate_severity.rst",
             category="Restoration",
             subcategory="Severity curves",
             labels={"source": "{source}", "modality": "{modality}", "figure": "PSNR/SSIM vs severity"},
         ),
     log:
-        f"{RESULTS}/logs/evaluate_figure_severity/{{source}}_{{modality}}.log",
+        paths.log("evaluate_figure_severity", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_severity/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("evaluate_figure_severity", "source", "modality")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
+    params:
+        settings=PLAN.settings_of("evaluate_figure_severity"),
     script:
-        "../scripts/evaluate_figure_severity.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_figure_box:
     input:
-        eval_restore_metrics(),
+        paths.RESTORE_METRICS,
     output:
         report(
-            f"{EVAL_FIGURES}/{{source}}_{{modality}}/box.png",
+            paths.box_figure("{source}", "{modality}"),
             caption="../report/evaluate_box.rst",
             category="Restoration",
             subcategory="Box plots",
             labels={"source": "{source}", "modality": "{modality}", "figure": "per-case PSNR"},
         ),
-    params:
-        level=lambda wc: eval_level("noise"),
-        sr_level=lambda wc: eval_level("sr"),
     log:
-        f"{RESULTS}/logs/evaluate_figure_box/{{source}}_{{modality}}.log",
+        paths.log("evaluate_figure_box", "source", "modality"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_box/{{source}}_{{modality}}.tsv"
-    threads: 1
+        paths.benchmark("evaluate_figure_box", "source", "modality")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
+    params:
+        settings=PLAN.settings_of("evaluate_figure_box"),
     script:
-        "../scripts/evaluate_figure_box.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_figure_training:
     input:
-        unpack(
-            lambda wc: {
-                **eval_training_histories(),
-                **({"strategy": f"{EVAL_TABLES}/strategy_history.csv"} if eval_strategy_jobs() else {}),
-            }
-        ),
+        **PLAN.evaluate.training_figure_inputs(),
     output:
-        report(
-            f"{EVAL_FIGURES}/training.png",
-            caption="../report/evaluate_training.rst",
-            category="Training",
-        ),
+        report(paths.EVAL_TRAINING_FIGURE, caption="../report/evaluate_training.rst", category="Training"),
     log:
-        f"{RESULTS}/logs/evaluate_figure_training/evaluate_figure_training.log",
+        paths.log("evaluate_figure_training"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_training/evaluate_figure_training.tsv"
-    threads: 1
+        paths.benchmark("evaluate_figure_training")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/evaluate_figure_training.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_figure_strategies:
     input:
-        summary=f"{EVAL_TABLES}/strategies.csv",
-        history=f"{EVAL_TABLES}/strategy_history.csv",
+        summary=paths.EVAL_STRATEGIES.csv,
+        history=paths.EVAL_STRATEGY_HISTORY,
     output:
         report(
-            f"{EVAL_FIGURES}/strategies.png",
+            paths.EVAL_STRATEGIES_FIGURE,
             caption="../report/evaluate_strategies_figure.rst",
             category="Augmentation strategies",
         ),
     log:
-        f"{RESULTS}/logs/evaluate_figure_strategies/evaluate_figure_strategies.log",
+        paths.log("evaluate_figure_strategies"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_strategies/evaluate_figure_strategies.tsv"
-    threads: 1
+        paths.benchmark("evaluate_figure_strategies")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/evaluate_figure_strategies.py"
+        "../scripts/run_job.py"
 
 
 rule evaluate_figure_dice:
     input:
-        f"{EVAL_TABLES}/task.csv",
+        paths.EVAL_TASK.csv,
     output:
-        report(
-            f"{EVAL_FIGURES}/dice_change.png",
-            caption="../report/evaluate_dice.rst",
-            category="Task-oriented evaluation",
-        ),
+        report(paths.EVAL_DICE_FIGURE, caption="../report/evaluate_dice.rst", category="Task-oriented evaluation"),
     log:
-        f"{RESULTS}/logs/evaluate_figure_dice/evaluate_figure_dice.log",
+        paths.log("evaluate_figure_dice"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_figure_dice/evaluate_figure_dice.tsv"
-    threads: 1
+        paths.benchmark("evaluate_figure_dice")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/evaluate_figure_dice.py"
+        "../scripts/run_job.py"
 
 
 # Every figure; redraw all of them from existing results with
-#   snakemake figures --workflow-profile workflow/profiles/figures   (forcerun = FIGURE_JOBS)
+#   snakemake figures --workflow-profile profiles/figures   (forcerun: the "figures" group)
 rule figures:
-    localrule: True
     input:
-        eval_figure_targets(),
+        PLAN.figures(),
+    localrule: True

@@ -1,204 +1,147 @@
-# Restoration stage (issue 5): classical denoisers and interpolation on the degraded test folders,
-# DnCNN / SRCNN / EDSR-style training on the training phantoms, inference, tables and figures.
-# Functions and the job plan (RESTORE) live in restore_common.smk; all logic in mira.restore.
+# Restoration stage: classical denoisers and interpolation on the degraded test folders, DnCNN /
+# SRCNN / EDSR-style training on the training phantoms, inference, the per-case metrics and the
+# targets and models tables. The summary table and comparison grids are the evaluation stage's.
+# Jobs: mira.study.jobs.restore.
 
 
 rule restore_classical:
     input:
-        restore_paired_input,
+        lambda wc: PLAN.restore.paired(wc.source, wc.modality, wc.split, wc.degradation, wc.level),
     output:
         [
-            directory(RESTORE.restored("{source}", "{modality}", "{split}", "{degradation}", "{level}", m))
-            for m in RESTORE.classical_methods
+            directory(paths.restored("{source}", "{modality}", "{split}", "{degradation}", "{level}", m))
+            for m in PLAN.restore.classical_methods
         ],
+    log:
+        paths.log("restore_classical", "source", "modality", "split", "degradation", "level"),
+    benchmark:
+        paths.benchmark("restore_classical", "source", "modality", "split", "degradation", "level")
     wildcard_constraints:
         degradation="[a-z][a-z_]*",
         level="mild|moderate|severe",
-    params:
-        methods=RESTORE.classical_methods,
-        noise_model=config["restore"]["noise_model"],
-        method_params=config["restore"]["denoise"]["params"],
-        sigma_mode=config["restore"]["denoise"]["sigma"],
-    log:
-        f"{RESULTS}/logs/restore_classical/{{source}}_{{modality}}_{{split}}_{{degradation}}_{{level}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/restore_classical/{{source}}_{{modality}}_{{split}}_{{degradation}}_{{level}}.tsv"
-    threads: 1
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=PLAN.settings_of("restore_classical"),
     script:
-        "../scripts/restore_methods.py"
+        "../scripts/run_job.py"
 
 
 rule restore_interpolation:
     input:
-        restore_sr_input,
+        lambda wc: PLAN.restore.paired(wc.source, wc.modality, wc.split, PLAN.restore.sr_degradation, wc.level),
     output:
         [
-            directory(RESTORE.restored("{source}", "{modality}", "{split}", "downsample", "{level}", m))
-            for m in RESTORE.interpolation_methods
+            directory(paths.restored("{source}", "{modality}", "{split}", PLAN.restore.sr_degradation, "{level}", m))
+            for m in PLAN.restore.interpolation_methods
         ],
+    log:
+        paths.log("restore_interpolation", "source", "modality", "split", "level"),
+    benchmark:
+        paths.benchmark("restore_interpolation", "source", "modality", "split", "level")
     wildcard_constraints:
         level="x[0-9]+",
-    params:
-        methods=RESTORE.interpolation_methods,
-        noise_model=True,
-        method_params={},
-        sigma_mode="estimate",
-    log:
-        f"{RESULTS}/logs/restore_interpolation/{{source}}_{{modality}}_{{split}}_{{level}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/restore_interpolation/{{source}}_{{modality}}_{{split}}_{{level}}.tsv"
-    threads: 1
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=PLAN.settings_of("restore_interpolation"),
     script:
-        "../scripts/restore_methods.py"
+        "../scripts/run_job.py"
 
 
 rule train_restorer:
     input:
-        unpack(restore_training_inputs),
+        unpack(lambda wc: PLAN.restore.training_inputs(wc.model, wc.target)),
     output:
-        model=RESTORE.model("{model}", "{target}"),
-        sidecar=RESTORE.sidecar("{model}", "{target}"),
-        history=RESTORE.history("{model}", "{target}"),
-    wildcard_constraints:
-        model="dncnn|srcnn|edsr",
-        target="ct|mri|xray|us|x[0-9]+",
-    params:
-        train=restore_train_params,
-        seed=config["seed"],
-        train_noise=config["restore"]["train_noise"],
+        model=paths.network_model("{model}", "{target}"),
+        sidecar=paths.network_sidecar("{model}", "{target}"),
+        history=paths.network_history("{model}", "{target}"),
     log:
-        f"{RESULTS}/logs/train_restorer/{{model}}_{{target}}.log",
+        paths.log("train_restorer", "model", "target"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_restorer/{{model}}_{{target}}.tsv"
-    threads: restore_train_threads
+        paths.benchmark("train_restorer", "model", "target")
+    wildcard_constraints:
+        model=PLAN.restore.networks_regex,
+        target=PLAN.restore.targets_regex,
     conda:
         CONDA_ENV
+    threads: lambda wc: PLAN.restore.threads(wc.model)
     resources:
         mem_mb=4000,
-        runtime=restore_train_runtime,
+        runtime=lambda wc: PLAN.restore.runtime(wc.model),
+    params:
+        settings=PLAN.settings_of("train_restorer"),
     script:
-        "../scripts/train_restorer.py"
+        "../scripts/run_job.py"
 
 
 rule restore_deep:
     input:
-        pairs=restore_paired_input,
-        model=restore_model_input,
+        pairs=lambda wc: PLAN.restore.paired(wc.source, wc.modality, wc.split, wc.degradation, wc.level),
+        model=lambda wc: PLAN.restore.model_for(wc.method, wc.modality, wc.level),
     output:
-        directory(RESTORE.restored("{source}", "{modality}", "{split}", "{degradation}", "{level}", "{method}")),
+        directory(paths.restored("{source}", "{modality}", "{split}", "{degradation}", "{level}", "{method}")),
+    log:
+        paths.log("restore_deep", "source", "modality", "split", "degradation", "level", "method"),
+    benchmark:
+        paths.benchmark("restore_deep", "source", "modality", "split", "degradation", "level", "method")
     wildcard_constraints:
-        method="dncnn|srcnn|edsr",
+        method=PLAN.restore.networks_regex,
         degradation="[a-z][a-z_]*",
         level="mild|moderate|severe|x[0-9]+",
-    log:
-        f"{RESULTS}/logs/restore_deep/{{source}}_{{modality}}_{{split}}_{{degradation}}_{{level}}_{{method}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/restore_deep/{{source}}_{{modality}}_{{split}}_{{degradation}}_{{level}}_{{method}}.tsv"
-    threads: 1
     conda:
         CONDA_ENV
     resources:
         mem_mb=3000,
         runtime=10,
+    params:
+        settings=PLAN.settings_of("restore_deep"),
     script:
-        "../scripts/restore_deep.py"
+        "../scripts/run_job.py"
 
 
 rule restore_tables:
     input:
-        restored=RESTORE.all_restored(),
-        sidecars=[RESTORE.sidecar(a, t) for a, t in RESTORE.models()],
+        restored=PLAN.restore.all_restored(),
+        sidecars=[paths.network_sidecar(a, t) for a, t in PLAN.restore.models()],
     output:
-        metrics=RESTORE.tables()["metrics"],
-        summary=RESTORE.tables()["summary"],
-        summary_md=report(
-            RESTORE.tables()["summary_md"],
-            caption="../report/restore_summary.rst",
-            category="Restoration",
-        ),
-        targets=RESTORE.tables()["targets"],
-        targets_md=report(
-            RESTORE.tables()["targets_md"],
-            caption="../report/restore_targets.rst",
-            category="Restoration",
-        ),
-        models=RESTORE.tables()["models"],
-        models_md=report(
-            RESTORE.tables()["models_md"],
-            caption="../report/restore_models.rst",
-            category="Restoration",
-        ),
-    params:
-        level=config["restore"]["benchmark_level"],
+        metrics=paths.RESTORE_METRICS,
+        targets=paths.RESTORE_TARGETS.csv,
+        targets_md=report(paths.RESTORE_TARGETS.md, caption="../report/restore_targets.rst", category="Restoration"),
+        models=paths.RESTORE_MODELS.csv,
+        models_md=report(paths.RESTORE_MODELS.md, caption="../report/restore_models.rst", category="Restoration"),
     log:
-        f"{RESULTS}/logs/restore_tables/restore_tables.log",
+        paths.log("restore_tables"),
     benchmark:
-        f"{RESULTS}/benchmarks/restore_tables/restore_tables.tsv"
-    threads: 1
+        paths.benchmark("restore_tables")
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
-        runtime=5,
-    script:
-        "../scripts/restore_tables.py"
-
-
-rule restore_figure:
-    input:
-        unpack(lambda wc: RESTORE.figure_inputs(wc.source, wc.modality)),
-    output:
-        report(
-            RESTORE.figure("{source}", "{modality}"),
-            caption="../report/restore_figure.rst",
-            category="Restoration",
-            subcategory="{source}",
-            labels={"source": "{source}", "modality": "{modality}", "figure": "restoration grid"},
-        ),
     params:
-        case=config["restore"]["figure_case"],
-    log:
-        f"{RESULTS}/logs/restore_figure/{{source}}_{{modality}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/restore_figure/{{source}}_{{modality}}.tsv"
-    threads: 1
-    conda:
-        CONDA_ENV
-    resources:
-        mem_mb=2000,
-        runtime=10,
+        settings=PLAN.settings_of("restore_tables"),
     script:
-        "../scripts/restore_figure.py"
+        "../scripts/run_job.py"
 
 
 rule restore_training_figure:
     input:
-        [RESTORE.history(a, t) for a, t in RESTORE.models()],
+        [paths.network_history(a, t) for a, t in PLAN.restore.models()],
     output:
-        report(
-            RESTORE.training_figure(),
-            caption="../report/restore_training.rst",
-            category="Restoration",
-        ),
+        report(paths.RESTORE_TRAINING_FIGURE, caption="../report/restore_training.rst", category="Restoration"),
     log:
-        f"{RESULTS}/logs/restore_training_figure/restore_training_figure.log",
+        paths.log("restore_training_figure"),
     benchmark:
-        f"{RESULTS}/benchmarks/restore_training_figure/restore_training_figure.tsv"
-    threads: 1
+        paths.benchmark("restore_training_figure")
+    group:
+        "figures"
     conda:
         CONDA_ENV
-    resources:
-        mem_mb=1000,
-        runtime=5,
     script:
-        "../scripts/restore_training_figure.py"
+        "../scripts/run_job.py"

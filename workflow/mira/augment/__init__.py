@@ -18,20 +18,57 @@ Quick start::
     again = replay(s, out.history)          # the same bytes
 
 Sub-modules: ``policy`` (AutoAugment-style search), ``gan`` (DCGAN synthesis), ``constraints``
-(medical-constraint checks), ``demo`` (figure, summary table), ``pipeline`` (what the rules run).
+(medical-constraint checks), ``demo`` (panels of the demonstration figure, summary of variants). What the
+rules run on dataset folders is in :mod:`mira.study.augment_stage`.
 """
-from .base import TRANSFORMS, Transform, replay
+from .base import TRANSFORMS, Transform
 from .compose import Compose, OneOf, standard_pipeline
-from .intensity import (RandomBlur, RandomBrightness, RandomContrast, RandomGamma, RandomNoise, add_noise,
-                        adjust_brightness, adjust_contrast, adjust_gamma, gaussian_blur)
+from .intensity import (
+                        RandomBlur,
+                        RandomBrightness,
+                        RandomContrast,
+                        RandomGamma,
+                        RandomNoise,
+                        add_noise,
+                        adjust_brightness,
+                        adjust_contrast,
+                        adjust_gamma,
+                        gaussian_blur,
+)
 from .mixing import CutMix, MixedBatch, Mixup, cutmix, mixup
-from .modality_specific import (RandomBiasField, RandomSectorAngle, RandomSpeckle, bias_field, estimate_sector,
-                                sector_mask, speckle_factor)
+from .modality_specific import (
+                        RandomBiasField,
+                        RandomSectorAngle,
+                        RandomSpeckle,
+                        bias_field,
+                        speckle_factor,
+)
 from .occlusion import RandomOcclusion
-from .policy import OPS, Policy, RandAugment, policy_from_dict, random_policy, register_scorer, search_policy
+from .policy import (
+                        OPS,
+                        Policy,
+                        RandAugment,
+                        policy_from_dict,
+                        random_policy,
+                        search_policy,
+)
+from .replay import replay
 from .sample import Sample
-from .spatial import (ElasticDeformation, RandomAffine, RandomFlip, RandomRotation, RandomScaling, RandomShear,
-                      RandomTranslation, elastic_deform_simard, paired_labels, resample_chain, simard_displacement)
+from .spatial import (
+                        ElasticDeformation,
+                        RandomAffine,
+                        RandomFlip,
+                        RandomRotation,
+                        RandomScaling,
+                        RandomShear,
+                        RandomTranslation,
+                        elastic_deform_simard,
+                        estimate_sector,
+                        paired_labels,
+                        resample_chain,
+                        sector_mask,
+                        simard_displacement,
+)
 
 __all__ = [
     "Sample", "Transform", "TRANSFORMS", "replay", "Compose", "OneOf", "standard_pipeline",
@@ -42,5 +79,5 @@ __all__ = [
     "RandomBiasField", "RandomSpeckle", "RandomSectorAngle", "bias_field", "speckle_factor", "estimate_sector",
     "sector_mask", "RandomOcclusion",
     "mixup", "cutmix", "Mixup", "CutMix", "MixedBatch",
-    "OPS", "Policy", "RandAugment", "random_policy", "policy_from_dict", "search_policy", "register_scorer",
+    "OPS", "Policy", "RandAugment", "random_policy", "policy_from_dict", "search_policy",
 ]

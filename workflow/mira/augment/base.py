@@ -5,9 +5,10 @@ modality profile's limit), ``__call__(sample, rng)`` draws concrete parameters f
 :class:`numpy.random.Generator` ``rng`` and then calls the pure class method
 ``apply(sample, params)``. The drawn parameters are appended to ``sample.history`` as
 ``{"transform": <class name>, "params": {...}}`` (JSON-serialisable), so a call can be logged and
-replayed exactly with :func:`replay` (or ``Transform.apply(sample, params)`` for one record).
+replayed exactly with :func:`mira.augment.replay.replay` (or ``Transform.apply(sample, params)`` for one record).
 
-Limits come only from :func:`mira.modalities.get_profile`: a range wider than the profile's limit
+Limits come only from the :class:`~mira.modalities.ModalityProfile` given as ``modality=`` (the
+caller's resolved profile, ``Settings.profile(m)``): a range wider than the profile's limit
 (or, for rotation, than its hard limit) raises :class:`~mira.errors.ParameterError` at
 construction (or at the first call, when the modality is only known from the sample).
 """
@@ -19,17 +20,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import ModalityProfile, get_profile
+from ..modalities import ModalityProfile, as_profile
 from .sample import Sample, as_sample
 
 TRANSFORMS: dict[str, type["Transform"]] = {}
 
 
 def resolve_profile(modality: str | ModalityProfile | None) -> ModalityProfile | None:
-    """``None``, a modality name or a profile -> profile (or None)."""
-    if modality is None or isinstance(modality, ModalityProfile):
-        return modality
-    return get_profile(modality)
+    """``None``, a modality name (built-in profile) or a profile -> profile (or None)."""
+    return None if modality is None else as_profile(modality)
 
 
 def check_generator(rng: Any) -> np.random.Generator:
@@ -127,9 +126,10 @@ class Transform:
     ----------
     p : float
         Probability of applying the transform (a skipped call records nothing).
-    modality : str or ModalityProfile, optional
-        Profile whose limits bound the ranges; ``None`` takes it from each sample's ``modality``
-        (config overrides then do not apply: pass ``get_profile(name, overrides)`` instead).
+    modality : ModalityProfile or str, optional
+        The resolved profile whose limits bound the ranges (``Settings.profile(m)``). A name, or
+        ``None`` (the built-in profile of each sample's ``modality``), ignores the config's
+        ``profiles:`` overrides.
     """
 
     family: ClassVar[str] = ""
@@ -180,8 +180,8 @@ class Transform:
             raise ParameterError(
                 f"{type(self).__name__} needs a modality: pass modality= to the transform or set Sample.modality")
         if sample.modality not in self._resolved:
-            self._resolved[sample.modality] = self._checked(get_profile(sample.modality))
-        return get_profile(sample.modality), self._resolved[sample.modality]
+            self._resolved[sample.modality] = self._checked(as_profile(sample.modality))
+        return as_profile(sample.modality), self._resolved[sample.modality]
 
     def draw(self, sample: Sample, rng: np.random.Generator) -> dict[str, Any] | None:
         """Decide (probability ``p``) and draw the parameters; ``None`` when skipped."""
@@ -206,40 +206,3 @@ class Transform:
     def __repr__(self) -> str:
         mod = self.profile.name if self.profile is not None else None
         return f"{type(self).__name__}(p={self.p}, modality={mod!r})"
-
-
-def replay(data: Any, history: list[dict[str, Any]]) -> Any:
-    """Apply recorded transforms again, exactly: same parameters, same bytes.
-
-    Consecutive spatial records are fused into one resampling, as :class:`~mira.augment.Compose`
-    did when it recorded them.
-    """
-    from .spatial import resample_chain
-
-    sample, back = as_sample(data)
-    i = 0
-    while i < len(history):
-        rec = history[i]
-        cls = TRANSFORMS.get(rec.get("transform", ""))
-        if cls is None:
-            raise ParameterError(f"history record {i}: unknown transform {rec.get('transform')!r}")
-        if cls.spatial:
-            chain = []
-            while i < len(history) and TRANSFORMS.get(history[i]["transform"]) is not None \
-                    and TRANSFORMS[history[i]["transform"]].spatial:
-                chain.append((TRANSFORMS[history[i]["transform"]], history[i]["params"]))
-                if not history[i].get("fused_with_next", False):
-                    i += 1
-                    break
-                i += 1
-            sample = resample_chain(sample, chain) if len(chain) > 1 else chain[0][0].apply(sample, chain[0][1])
-            for c, p in chain:
-                sample.history.append({"transform": c.__name__, "params": p})
-            if len(chain) > 1:
-                for rec_out in sample.history[-len(chain):-1]:
-                    rec_out["fused_with_next"] = True
-        else:
-            sample = cls.apply(sample, rec["params"])
-            sample.history.append({"transform": cls.__name__, "params": rec["params"]})
-            i += 1
-    return back(sample)

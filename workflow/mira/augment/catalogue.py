@@ -14,11 +14,18 @@ import numpy as np
 from ..modalities import ModalityProfile
 from .compose import standard_pipeline
 from .intensity import RandomBlur, RandomBrightness, RandomContrast, RandomGamma, RandomNoise
-from .modality_specific import RandomBiasField, RandomSectorAngle, RandomSpeckle, estimate_sector
+from .modality_specific import RandomBiasField, RandomSectorAngle, RandomSpeckle
 from .occlusion import RandomOcclusion
 from .sample import Sample
-from .spatial import (ElasticDeformation, RandomFlip, RandomRotation, RandomScaling, RandomShear,
-                      RandomTranslation)
+from .spatial import (
+    ElasticDeformation,
+    RandomFlip,
+    RandomRotation,
+    RandomScaling,
+    RandomShear,
+    RandomTranslation,
+    estimate_sector,
+)
 
 PathLike = Union[str, os.PathLike]
 

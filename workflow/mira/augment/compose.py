@@ -5,12 +5,13 @@ Using the transforms in a PyTorch ``DataLoader``::
 
     import numpy as np, torch
     from mira.augment import Sample, standard_pipeline
+    from mira.modalities import get_profile
     from mira.seeding import derive_seed
 
     class AugmentedDataset(torch.utils.data.Dataset):
-        def __init__(self, samples, modality, seed):
+        def __init__(self, samples, profile, seed):
             self.samples, self.seed = samples, seed
-            self.transform = standard_pipeline(modality)
+            self.transform = standard_pipeline(profile)  # e.g. Settings.profile("ct")
             self.rng = None
         def __len__(self):
             return len(self.samples)
@@ -21,7 +22,7 @@ Using the transforms in a PyTorch ``DataLoader``::
             return torch.from_numpy(s.image)[None], torch.from_numpy(s.label.astype("int64"))
 
     loader = torch.utils.data.DataLoader(
-        AugmentedDataset(samples, "ct", seed=42), batch_size=8, num_workers=2,
+        AugmentedDataset(samples, get_profile("ct"), seed=42), batch_size=8, num_workers=2,
         generator=torch.Generator().manual_seed(derive_seed(42, "loader")))
 
 Each worker's ``torch.initial_seed()`` differs (base seed from ``generator`` + worker id), so
@@ -36,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import ModalityProfile, get_profile
+from ..modalities import ModalityProfile, as_profile
 from .base import Transform, check_generator, check_probability
 from .intensity import RandomBrightness, RandomContrast, RandomGamma, RandomNoise
 from .modality_specific import RandomBiasField, RandomSpeckle
@@ -105,7 +106,8 @@ class OneOf:
             raise ParameterError("OneOf needs at least one transform")
         w = np.ones(len(self.transforms)) if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (len(self.transforms),) or np.any(w < 0) or w.sum() <= 0:
-            raise ParameterError(f"OneOf weights {weights} must be {len(self.transforms)} non-negative numbers, not all 0")
+            raise ParameterError(f"OneOf weights {weights} must be {len(self.transforms)} non-negative numbers, "
+                                 "not all 0")
         self.weights = w / w.sum()
         self.p = check_probability(p)
 
@@ -146,20 +148,24 @@ def apply_records(sample, records: Sequence[tuple[type, dict]]):
     return sample
 
 
-def standard_pipeline(modality: str | ModalityProfile, *, p_affine: float = 1.0, p_elastic: float = 0.5,
+def standard_pipeline(profile: ModalityProfile | str, *, p_affine: float = 1.0, p_elastic: float = 0.5,
                       p_intensity: float = 0.5, p_noise: float = 0.5, p_modality: float = 0.5,
                       image_order: int = 1) -> Compose:
-    """The standard random pipeline of a modality, every range at the profile's limits.
+    """The standard random pipeline of a modality, every range at the limits of ``profile``.
+
+    ``profile`` is the resolved modality profile (``Settings.profile(m)``); a modality name means the
+    built-in profile (no config overrides).
 
     Affine (+ elastic where allowed; one fused resampling), then contrast/brightness/gamma (one of),
     noise, and the modality's own transform: bias field for MRI, speckle for ultrasound.
     """
-    prof = modality if isinstance(modality, ModalityProfile) else get_profile(modality)
+    prof = as_profile(profile)
     spatial: list[Transform] = [RandomAffine(modality=prof, p=p_affine, image_order=image_order)]
     if "elastic" in prof.allowed_augmentations and prof.elastic_max_displacement_mm > 0:
         spatial.append(ElasticDeformation(modality=prof, p=p_elastic, image_order=image_order))
     steps: list[Any] = [*spatial,
-                        OneOf([RandomContrast(modality=prof), RandomBrightness(modality=prof), RandomGamma(modality=prof)],
+                        OneOf([RandomContrast(modality=prof), RandomBrightness(modality=prof),
+                               RandomGamma(modality=prof)],
                               p=p_intensity),
                         RandomNoise(modality=prof, p=p_noise)]
     if "bias_field" in prof.allowed_augmentations and prof.bias_field_max > 0:

@@ -111,63 +111,55 @@ def expected_volume_ratio(records: Sequence[tuple[type, dict]], ndim: int) -> fl
     return ratio
 
 
-def measure(before: Sample, after: Sample, records: Sequence[tuple[type, dict]], profile: ModalityProfile,
-            min_pixels: int = 30) -> dict[str, float]:
-    """All constraint metrics of one transformed sample (see module docstring)."""
-    mod = profile.name
-    out: dict[str, float] = {k: float("nan") for k in METRICS}
-    lo, hi = profile.value_range
-    imgs = list(after.channels().values())
-    out["in_range"] = float(all(float(a.min()) >= lo - 1e-3 and float(a.max()) <= hi + 1e-3 for a in imgs))
-    out["entropy_before"] = entropy_bits(before.image, mod)
-    out["entropy_after"] = entropy_bits(after.image, mod)
-    if before.label is None or after.label is None:
-        return out
-    organs = organ_labels(before.legend, before.label, min_pixels)
-    present_after = set(np.unique(after.label).tolist())
-    out["labels_preserved"] = float(present_after <= set(np.unique(before.label).tolist())
-                                    and all(o in present_after for o in organs))
-    by_size = sorted(organs, key=lambda v: -int((before.label == v).sum()))
+def _intensity_metrics(out: dict[str, float], before: Sample, after: Sample, by_size: list[int],
+                       profile: ModalityProfile) -> None:
+    """SNR of the largest organ and CNR of the two largest, before and after (into ``out``)."""
     if by_size:
         k = by_size[0]
         if (after.label == k).sum() >= 4:
-            out["snr_before"] = _finite(snr_db(before.image, _core(before.label == k), mod))
-            out["snr_after"] = _finite(snr_db(after.image, _core(after.label == k), mod))
+            out["snr_before"] = _finite(snr_db(before.image, _core(before.label == k), profile))
+            out["snr_after"] = _finite(snr_db(after.image, _core(after.label == k), profile))
     if len(by_size) >= 2:
         a, b = by_size[:2]
         if (after.label == a).sum() >= 4 and (after.label == b).sum() >= 4:
             out["cnr_before"] = _finite(cnr(before.image, _core(before.label == a), _core(before.label == b)))
             out["cnr_after"] = _finite(cnr(after.image, _core(after.label == a), _core(after.label == b)))
-    spatial = [(c, p) for c, p in records if c.spatial]
-    if spatial:
-        back = resample_chain(Sample(image=np.zeros(after.shape, np.float32), label=after.label, spacing=after.spacing,
-                                     modality=after.modality, legend=after.legend), spatial, inverse=True).label
-    else:
-        back = after.label
-    if organs:
-        out["dice"] = float(np.mean([_dice(before.label == o, back == o) for o in organs]))
-        ratio = expected_volume_ratio(spatial, before.ndim)
-        changes, errors = [], []
-        for o in organs:
-            v0, v1 = float((before.label == o).sum()), float((after.label == o).sum())
-            changes.append(abs(v1 / v0 - 1.0))
-            errors.append(abs(v1 / (v0 * ratio) - 1.0))
-        out["volume_change"] = float(max(changes))
-        out["volume_error"] = float(max(errors))
-    if len(organs) >= 2:
-        kept, total = 0, 0
-        c0 = {o: _centroid(before.label == o, before.spacing) for o in organs}
-        c1 = {o: (_centroid(after.label == o, after.spacing) if (after.label == o).any() else None) for o in organs}
-        for i, a in enumerate(organs):
-            for b in organs[i + 1:]:
-                d0 = c0[a] - c0[b]
-                dist = float(np.linalg.norm(d0))
-                for ax in range(before.ndim):
-                    if abs(d0[ax]) > max(0.2 * dist, 2 * before.spacing[ax]):
-                        total += 1
-                        if c1[a] is not None and c1[b] is not None and np.sign(c1[a][ax] - c1[b][ax]) == np.sign(d0[ax]):
-                            kept += 1
-        out["positions_kept"] = kept / total if total else float("nan")
+
+
+def _volume_metrics(out: dict[str, float], before: Sample, after: Sample, back: np.ndarray, organs: list[int],
+                    spatial: list[tuple[type, dict]]) -> None:
+    """Round-trip Dice and the worst volume change / error against the expected ratio (into ``out``)."""
+    out["dice"] = float(np.mean([_dice(before.label == o, back == o) for o in organs]))
+    ratio = expected_volume_ratio(spatial, before.ndim)
+    changes, errors = [], []
+    for o in organs:
+        v0, v1 = float((before.label == o).sum()), float((after.label == o).sum())
+        changes.append(abs(v1 / v0 - 1.0))
+        errors.append(abs(v1 / (v0 * ratio) - 1.0))
+    out["volume_change"] = float(max(changes))
+    out["volume_error"] = float(max(errors))
+
+
+def _positions_kept(before: Sample, after: Sample, organs: list[int]) -> float:
+    """Fraction of clear pairwise organ orderings along each axis that the transform keeps."""
+    kept, total = 0, 0
+    c0 = {o: _centroid(before.label == o, before.spacing) for o in organs}
+    c1 = {o: (_centroid(after.label == o, after.spacing) if (after.label == o).any() else None) for o in organs}
+    for i, a in enumerate(organs):
+        for b in organs[i + 1:]:
+            d0 = c0[a] - c0[b]
+            dist = float(np.linalg.norm(d0))
+            for ax in range(before.ndim):
+                if abs(d0[ax]) > max(0.2 * dist, 2 * before.spacing[ax]):
+                    total += 1
+                    if (c1[a] is not None and c1[b] is not None
+                            and np.sign(c1[a][ax] - c1[b][ax]) == np.sign(d0[ax])):
+                        kept += 1
+    return kept / total if total else float("nan")
+
+
+def _lesion_cnr_ratio(out: dict[str, float], before: Sample, after: Sample) -> None:
+    """Lesion-to-host CNR after over before (into ``out``; 0 when the lesion is lost)."""
     lesions = lesion_labels(before.legend)
     if lesions:
         m0 = _lesion_masks(before.label, lesions)
@@ -178,6 +170,36 @@ def measure(before: Sample, after: Sample, records: Sequence[tuple[type, dict]],
                 out["lesion_cnr_ratio"] = 0.0
             elif np.isfinite(c_before) and c_before > 0:
                 out["lesion_cnr_ratio"] = _finite(cnr(after.image, *m1) / c_before)
+
+
+def measure(before: Sample, after: Sample, records: Sequence[tuple[type, dict]], profile: ModalityProfile,
+            min_pixels: int = 30) -> dict[str, float]:
+    """All constraint metrics of one transformed sample (see module docstring)."""
+    out: dict[str, float] = {k: float("nan") for k in METRICS}
+    lo, hi = profile.value_range
+    imgs = list(after.channels().values())
+    out["in_range"] = float(all(float(a.min()) >= lo - 1e-3 and float(a.max()) <= hi + 1e-3 for a in imgs))
+    out["entropy_before"] = entropy_bits(before.image, profile)
+    out["entropy_after"] = entropy_bits(after.image, profile)
+    if before.label is None or after.label is None:
+        return out
+    organs = organ_labels(before.legend, before.label, min_pixels)
+    present_after = set(np.unique(after.label).tolist())
+    out["labels_preserved"] = float(present_after <= set(np.unique(before.label).tolist())
+                                    and all(o in present_after for o in organs))
+    by_size = sorted(organs, key=lambda v: -int((before.label == v).sum()))
+    _intensity_metrics(out, before, after, by_size, profile)
+    spatial = [(c, p) for c, p in records if c.spatial]
+    if spatial:
+        back = resample_chain(Sample(image=np.zeros(after.shape, np.float32), label=after.label, spacing=after.spacing,
+                                     modality=after.modality, legend=after.legend), spatial, inverse=True).label
+    else:
+        back = after.label
+    if organs:
+        _volume_metrics(out, before, after, back, organs, spatial)
+    if len(organs) >= 2:
+        out["positions_kept"] = _positions_kept(before, after, organs)
+    _lesion_cnr_ratio(out, before, after)
     return out
 
 
@@ -233,6 +255,13 @@ def check_constraints(samples: Sequence[Sample], profile: ModalityProfile, rng: 
     return per_draw, aggregate(per_draw, tol)
 
 
+def _finite_summary(rows: Sequence[dict], key: str, fn) -> float:
+    """``fn`` over the finite values of ``key`` in ``rows``; NaN when there are none."""
+    vals = np.array([r[key] for r in rows], dtype=float)
+    vals = vals[np.isfinite(vals)]
+    return float(fn(vals)) if vals.size else float("nan")
+
+
 def aggregate(per_draw: Sequence[dict], tol: Tolerances) -> list[dict]:
     """One row per transform: means (worst cases where noted) and violation counts."""
     out = []
@@ -241,15 +270,11 @@ def aggregate(per_draw: Sequence[dict], tol: Tolerances) -> list[dict]:
         rows = [r for r in per_draw if r["transform"] == name]
         n = len(rows)
 
-        def mean(key):
-            vals = np.array([r[key] for r in rows], dtype=float)
-            vals = vals[np.isfinite(vals)]
-            return float(vals.mean()) if vals.size else float("nan")
+        def mean(key, rows=rows):
+            return _finite_summary(rows, key, np.mean)
 
-        def worst(key, fn):
-            vals = np.array([r[key] for r in rows], dtype=float)
-            vals = vals[np.isfinite(vals)]
-            return float(fn(vals)) if vals.size else float("nan")
+        def worst(key, fn, rows=rows):
+            return _finite_summary(rows, key, fn)
 
         counts: dict[str, int] = {}
         for r in rows:
@@ -265,7 +290,8 @@ def aggregate(per_draw: Sequence[dict], tol: Tolerances) -> list[dict]:
             "dice_mean": mean("dice"), "dice_min": worst("dice", np.min),
             "volume_change_max": worst("volume_change", np.max), "volume_error_max": worst("volume_error", np.max),
             "positions_kept_min": worst("positions_kept", np.min),
-            "lesion_cnr_ratio_mean": mean("lesion_cnr_ratio"), "lesion_cnr_ratio_min": worst("lesion_cnr_ratio", np.min),
+            "lesion_cnr_ratio_mean": mean("lesion_cnr_ratio"),
+            "lesion_cnr_ratio_min": worst("lesion_cnr_ratio", np.min),
             "flags": "; ".join(f"{k} {v}/{n}" for k, v in sorted(counts.items())) or "none",
         }
         agg["ok"] = not counts

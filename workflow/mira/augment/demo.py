@@ -1,19 +1,20 @@
-"""Demonstration figure (basic / intensity / advanced panels) and the summary table of variants.
+"""Panels of the demonstration figure (basic / intensity / advanced) and the summary of variants drawn.
 
-The figure follows the textbook's CT demo: one phantom case, one row per family (basic geometric,
-intensity, advanced: elastic -- at the profile limit and the textbook alpha=800/sigma=6 setting --,
-occlusion, the modality's own transform, the standard pipeline). Geometric and intensity panels
+The figure (drawn by :mod:`mira.study.report.augmentation`) follows the CT demo of the textbook
+chapter on medical image augmentation and restoration: one phantom case, one row per family (basic
+geometric, intensity, advanced: elastic -- at the profile limit and the chapter's alpha=800/sigma=6
+setting --, occlusion, the modality's own transform, the standard pipeline). Geometric and intensity panels
 show the operation at the profile's limit (magnitude 10 of the policy operations), so the
 strongest change a training run can see is what the reader sees; label contours are drawn on every
 spatial panel to show that the label map moved with the image.
 
-The summary table lists, per transform, how many variants were drawn, the range of every drawn
+The summary (:func:`summary_rows`) lists, per transform, how many variants were drawn, the range of every drawn
 parameter, and the range of output values against the modality's value range.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -29,47 +30,42 @@ _DEMO_OPS = {"rotation": "rotate", "translation": "translate_x", "shear": "shear
              "brightness": "brightness", "gamma": "gamma", "noise": "noise", "blur": "blur"}
 
 
+def _has(key: str) -> Callable[[dict], bool]:
+    return lambda p: key in p
+
+
+#: ``(test, title)`` pairs over a transform's drawn parameters; the first test that holds names the panel.
+_TITLES: tuple[tuple[Callable[[dict], bool], Callable[[dict], str]], ...] = (
+    (_has("rotation_deg"), lambda p: f"rotation {p['rotation_deg']:+.1f} deg"),
+    (_has("translation_mm"), lambda p: "translation " + ", ".join(f"{v:+.1f}" for v in p["translation_mm"]) + " mm"),
+    (_has("scale"), lambda p: f"scaling x{p['scale'][0]:.3f}"),
+    (_has("shear_deg"), lambda p: f"shear {max(p['shear_deg'], key=abs):+.1f} deg"),
+    (_has("axes"), lambda p: "flip left-right" + (" (labels swapped)" if p.get("label_swaps") else "")),
+    (_has("factor"), lambda p: f"contrast x{p['factor']:.2f}"),
+    (_has("offset"), lambda p: f"brightness {p['offset']:+.3g}"),
+    (_has("gamma"), lambda p: f"gamma {p['gamma']:.2f}"),
+    (_has("sigma_mm"), lambda p: f"blur sigma {p['sigma_mm']:.2f} mm"),
+    (lambda p: "sigma" in p and "kind" in p, lambda p: f"{p['kind']} noise sigma {p['sigma']:.3g}"),
+    (lambda p: p.get("mode") == "simard", lambda p: f"elastic textbook a={p['alpha']:g}, s={p['sigma']:g} px"),
+    (lambda p: p.get("mode") == "bspline",
+     lambda p: f"elastic <= {p['max_displacement_mm']:g} mm ({p['control_spacing_mm'][0]:g} mm grid)"),
+    (_has("boxes"), lambda p: f"occlusion x{len(p['boxes'])} (fill {p['fill']:g})"),
+    (_has("log_amplitude"), lambda p: f"bias field x{math.exp(abs(p['log_amplitude'])):.2f}"),
+    (_has("strength"), lambda p: f"speckle {p['strength']:.2f}"),
+    (_has("change_deg"), lambda p: f"sector angle {p['change_deg']:+.1f} deg"),
+)
+
+
 def _title(name: str, params: list[dict]) -> str:
-    """Short panel title with the main drawn parameter."""
+    """Short panel title with the main drawn parameter (``name`` when none is recognised)."""
     if not params:
         return name
     p = params[0]["params"]
-    if "rotation_deg" in p:
-        return f"rotation {p['rotation_deg']:+.1f} deg"
-    if "translation_mm" in p:
-        return "translation " + ", ".join(f"{v:+.1f}" for v in p["translation_mm"]) + " mm"
-    if "scale" in p:
-        return f"scaling x{p['scale'][0]:.3f}"
-    if "shear_deg" in p:
-        return f"shear {max(p['shear_deg'], key=abs):+.1f} deg"
-    if "axes" in p:
-        return "flip left-right" + (" (labels swapped)" if p.get("label_swaps") else "")
-    if "factor" in p:
-        return f"contrast x{p['factor']:.2f}"
-    if "offset" in p:
-        return f"brightness {p['offset']:+.3g}"
-    if "gamma" in p:
-        return f"gamma {p['gamma']:.2f}"
-    if "sigma_mm" in p:
-        return f"blur sigma {p['sigma_mm']:.2f} mm"
-    if "sigma" in p and "kind" in p:
-        return f"{p['kind']} noise sigma {p['sigma']:.3g}"
-    if p.get("mode") == "simard":
-        return f"elastic textbook a={p['alpha']:g}, s={p['sigma']:g} px"
-    if p.get("mode") == "bspline":
-        return f"elastic <= {p['max_displacement_mm']:g} mm ({p['control_spacing_mm'][0]:g} mm grid)"
-    if "boxes" in p:
-        return f"occlusion x{len(p['boxes'])} (fill {p['fill']:g})"
-    if "log_amplitude" in p:
-        return f"bias field x{math.exp(abs(p['log_amplitude'])):.2f}"
-    if "strength" in p:
-        return f"speckle {p['strength']:.2f}"
-    if "change_deg" in p:
-        return f"sector angle {p['change_deg']:+.1f} deg"
-    return name
+    return next((title(p) for test, title in _TITLES if test(p)), name)
 
 
-def demo_panels(sample: Sample, profile: ModalityProfile, rng: np.random.Generator) -> list[tuple[str, str, Sample, bool]]:
+def demo_panels(sample: Sample, profile: ModalityProfile,
+                rng: np.random.Generator) -> list[tuple[str, str, Sample, bool]]:
     """``(row, title, augmented sample, spatial?)`` for every panel of the demonstration figure."""
     panels: list[tuple[str, str, Sample, bool]] = [("basic", "original", sample, True)]
     for ent in catalogue_for(profile, [sample]):
@@ -98,41 +94,6 @@ def demo_panels(sample: Sample, profile: ModalityProfile, rng: np.random.Generat
 
 _SPATIAL = {"RandomAffine", "RandomRotation", "RandomTranslation", "RandomScaling", "RandomShear", "RandomFlip",
             "ElasticDeformation", "TextbookElastic", "RandomSectorAngle"}
-
-
-def demo_figure(sample: Sample, profile: ModalityProfile, rng: np.random.Generator, path, title: str | None = None) -> int:
-    """Draw the demonstration figure to ``path``; returns the number of panels."""
-    import matplotlib.pyplot as plt
-
-    from ..report.figures import display_slice, save_figure, window
-
-    panels = demo_panels(sample, profile, rng)
-    rows = ["basic", "intensity", "advanced"]
-    ncol = max(sum(1 for p in panels if p[0] == r) for r in rows)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.3 * ncol, 2.55 * len(rows)), squeeze=False)
-    vmin, vmax = window(sample.image, profile.name)
-    for i, row in enumerate(rows):
-        items = [p for p in panels if p[0] == row]
-        for j in range(ncol):
-            ax = axes[i, j]
-            ax.axis("off")
-            if j >= len(items):
-                continue
-            _, ttl, s, spatial = items[j]
-            ax.imshow(display_slice(s.image), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
-            if s.label is not None and spatial:
-                lab = display_slice(s.label)
-                if lab.max() > 0:
-                    ax.contour(lab, levels=np.arange(0.5, lab.max() + 0.5), colors="tab:orange", linewidths=0.35,
-                               alpha=0.8)
-            ax.set_title(ttl, fontsize=7)
-        axes[i, 0].text(-0.08, 0.5, row, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right",
-                        fontsize=10, fontweight="bold")
-    sl = " (middle slice)" if sample.ndim == 3 else ""
-    fig.suptitle(title or f"{profile.name.upper()} augmentation at the profile limits{sl}", fontsize=11)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return len(panels)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -196,18 +157,4 @@ def summary_rows(samples: Sequence[Sample], profile: ModalityProfile, rng: np.ra
     return rows
 
 
-def summary_markdown(rows: Sequence[dict[str, Any]], profile: ModalityProfile, n_cases: int, title: str) -> str:
-    lo, hi = profile.value_range
-    lines = [f"### {title}", "",
-             f"{n_cases} cases; value range of {profile.name}: [{lo:g}, {hi:g}] {profile.units}. `applied` counts "
-             "the variants in which the transform fired (probabilities below 1 inside the standard pipeline).", "",
-             "| transform | family | variants | applied | drawn parameters (min..max) | output min | output max | range kept |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        name = r["transform"] + ("" if r["within_profile"] else " (outside profile)")
-        lines.append(f"| {name} | {r['family']} | {r['variants']} | {r['applied']} | {r['parameters'] or '-'} | "
-                     f"{r['value_min']:.4g} | {r['value_max']:.4g} | {'yes' if r['value_range_kept'] else '**no**'} |")
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["demo_panels", "demo_figure", "summary_rows", "summary_markdown"]
+__all__ = ["demo_panels", "summary_rows"]

@@ -6,13 +6,20 @@ discriminator mirrors it with strided convolutions (batch norm, LeakyReLU 0.2) a
 minibatch-standard-deviation channel (Karras et al. 2018). Adam (lr 2e-4, betas 0.5/0.999),
 non-saturating loss with one-sided label smoothing (0.9) and instance noise (sigma 0.1) on every
 discriminator input. Images are the training split resized to ``image_size`` and mapped from the
-modality's fixed window to [-0.9, 0.9];
+modality profile's metric window to [-0.9, 0.9];
 with the few phantom cases, each training image contributes ``augment_copies`` variants drawn with
 the modality's standard augmentation pipeline (within the profile limits).
 
-Training stops at ``max_iterations`` or when the process CPU time spent training reaches
-``time_budget_s`` (CPU seconds summed over all threads, so 60 s on 2 threads is ~30 s of wall time), whichever comes first. The iteration count reached is recorded: rerunning with
-``max_iterations`` set to it (and a generous budget) reproduces the same weights bit for bit.
+Training (:func:`train_dcgan`) runs through :func:`mira.nn.fit.fit` with the two-player step
+plugged in as ``step=`` (one discriminator and one generator update per iteration), on the GPU
+when torch sees one (the trained networks come back on the CPU). It stops at ``max_iterations`` or
+when the process CPU time spent training reaches ``time_budget_s`` (CPU seconds summed over all
+threads, so 60 s on 2 threads is ~30 s of wall time), whichever comes first. The iteration count
+reached is recorded: rerunning with ``max_iterations`` set to it (and a generous budget)
+reproduces the same weights bit for bit on the CPU.
+
+Images are mapped to the network's scale with the caller's resolved profile (:func:`to_unit`,
+``profile.metric_window``; ``Settings.profile(m)`` carries the config's ``profiles:`` overrides).
 
 Evaluation (:func:`gan_statistics`), without any pretrained network (none is available offline,
 and ImageNet features are questionable for CT anyway):
@@ -35,14 +42,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, require_profile
+from ..nn.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,8 @@ def _nets(latent_dim: int, width: int, image_size: int):
         raise ParameterError(f"GAN image_size must be 64 or 128, got {image_size}")
     n_up = int(math.log2(image_size)) - 3  # 4x4 -> image_size/2 by stride-2 layers, last layer to image_size
     chans = [width * 2 ** (n_up - k) for k in range(n_up + 1)]  # e.g. 64: [8w, 4w, 2w, w]
-    g_layers: list = [nn.ConvTranspose2d(latent_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+    g_layers: list = [nn.ConvTranspose2d(latent_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]),
+                      nn.ReLU(True)]
     for a, b in zip(chans[:-1], chans[1:]):
         g_layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
     g_layers += [nn.ConvTranspose2d(chans[-1], 1, 4, 2, 1, bias=False), nn.Tanh()]
@@ -93,15 +101,15 @@ def _nets(latent_dim: int, width: int, image_size: int):
 UNIT = 0.9
 
 
-def to_unit(images: np.ndarray, modality: str) -> np.ndarray:
-    """Native units -> [-0.9, 0.9] over the modality's fixed window (clipped)."""
-    lo, hi = get_profile(modality).metric_window
+def to_unit(images: np.ndarray, profile: ModalityProfile) -> np.ndarray:
+    """Native units -> [-0.9, 0.9] over the profile's metric window (clipped)."""
+    lo, hi = require_profile(profile, "to_unit").metric_window
     return ((np.clip((np.asarray(images, dtype=np.float32) - lo) / (hi - lo), 0, 1) * 2 - 1) * UNIT).astype(np.float32)
 
 
-def from_unit(images: np.ndarray, modality: str) -> np.ndarray:
-    """[-0.9, 0.9] -> native units over the modality's window (generator outputs beyond are clipped)."""
-    lo, hi = get_profile(modality).metric_window
+def from_unit(images: np.ndarray, profile: ModalityProfile) -> np.ndarray:
+    """[-0.9, 0.9] -> native units over the profile's metric window (generator outputs beyond are clipped)."""
+    lo, hi = require_profile(profile, "from_unit").metric_window
     u = np.clip(np.asarray(images, dtype=np.float32) / UNIT, -1, 1)
     return ((u + 1) / 2 * (hi - lo) + lo).astype(np.float32)
 
@@ -134,19 +142,63 @@ class GanResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+def _two_player_step(gen, disc, opt_g, opt_d, g, instance_noise: float, losses: list):
+    """``step(model, (real, z))`` of :func:`mira.nn.fit.fit`: one discriminator and one generator update.
+
+    Non-saturating loss, one-sided label smoothing (0.9), instance noise drawn from ``g`` on every
+    discriminator input; ``(iteration, loss_D, loss_G)`` is recorded at iteration 1 and every 25th.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    sig = float(instance_noise)
+
+    def noise(like):
+        return sig * torch.randn(like.shape, generator=g).to(like.device)
+
+    def step(model, batch) -> float:
+        real, z = batch
+        fake = gen(z)
+        opt_d.zero_grad()
+        d_real = disc(real + noise(real))
+        d_fake = disc(fake.detach() + noise(real))
+        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + \
+            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        d_gen = disc(fake + noise(real))
+        loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        loss_g.backward()
+        opt_g.step()
+        it = step.iterations = step.iterations + 1
+        if it % 25 == 0 or it == 1:
+            losses.append((it, float(loss_d.detach()), float(loss_g.detach())))
+            if it % 100 == 0:
+                log.info("GAN iteration %d: loss_D %.3f loss_G %.3f", it, losses[-1][1], losses[-1][2])
+        return float(loss_g.detach())
+
+    step.iterations = 0
+    return step
+
+
 def train_dcgan(images: np.ndarray, *, seed: int, time_budget_s: float = 60.0, max_iterations: int = 100000,
                 batch_size: int = 16, latent_dim: int = 64, width: int = 16, lr: float = 2e-4,
-                instance_noise: float = 0.1) -> GanResult:
+                instance_noise: float = 0.1, device: str = "auto") -> GanResult:
     """Train a DCGAN on ``images`` (``(N, S, S)`` from :func:`to_unit`, S = 64 or 128) within a CPU-time budget.
 
     ``instance_noise`` is the standard deviation of Gaussian noise added to every discriminator
     input, real and generated (Sonderby et al. 2017): without it the discriminator separates the
     phantoms' perfectly constant background from the generator's output at once and the generator
     collapses. Deterministic for a given ``seed`` and iteration count (torch CPU kernels, fixed
-    threads).
+    threads). ``device``: see :func:`mira.nn.device.resolve_device`; the networks are returned on
+    the CPU.
     """
     import torch
-    import torch.nn.functional as F
+    import torch.nn as nn
+
+    from ..nn.device import resolve_device
+    from ..nn.fit import fit, seeded
 
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 3 or x.shape[1] != x.shape[2] or len(x) == 0:
@@ -157,51 +209,33 @@ def train_dcgan(images: np.ndarray, *, seed: int, time_budget_s: float = 60.0, m
     cfg = dict(seed=int(seed), time_budget_s=float(time_budget_s), max_iterations=int(max_iterations),
                batch_size=int(batch_size), latent_dim=int(latent_dim), width=int(width), lr=float(lr), image_size=size,
                n_train_images=int(len(x)), instance_noise=float(instance_noise))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    bs = min(batch_size, len(x)) if len(x) >= 2 else 2
+    settings = TrainSettings(epochs=1, steps_per_epoch=int(max_iterations), batch_size=bs, lr=lr, betas=(0.5, 0.999),
+                             budget_s=float(time_budget_s), budget_clock="cpu", device=device, deterministic=False)
+    with seeded(seed):
         gen, disc = _nets(latent_dim, width, size)
+    dev = resolve_device(device)
+    gen.to(dev)
+    disc.to(dev)
     g = torch.Generator().manual_seed(seed)
     data = torch.from_numpy(x)[:, None]
-    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
-    bs = min(batch_size, len(x)) if len(x) >= 2 else 2
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    def batches(epoch: int):
+        while True:
+            real = data[torch.randint(0, len(x), (bs,), generator=g)]
+            yield real, torch.randn(bs, latent_dim, 1, 1, generator=g)
+
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=settings.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=settings.betas)
     losses: list[tuple[int, float, float]] = []
-    it = 0
-    stopped_by = "iterations"
-    gen.train()
-    disc.train()
-    while it < max_iterations:
-        if time.process_time() - cpu0 >= time_budget_s:
-            stopped_by = "time_budget"
-            break
-        idx = torch.randint(0, len(x), (bs,), generator=g)
-        real = data[idx]
-        z = torch.randn(bs, latent_dim, 1, 1, generator=g)
-        fake = gen(z)
-        opt_d.zero_grad()
-        sig = float(instance_noise)
-        d_real = disc(real + sig * torch.randn(real.shape, generator=g))
-        d_fake = disc(fake.detach() + sig * torch.randn(real.shape, generator=g))
-        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + \
-            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        d_gen = disc(fake + sig * torch.randn(real.shape, generator=g))
-        loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
-        loss_g.backward()
-        opt_g.step()
-        it += 1
-        if it % 25 == 0 or it == 1:
-            losses.append((it, float(loss_d.detach()), float(loss_g.detach())))
-            if it % 100 == 0:
-                log.info("GAN iteration %d: loss_D %.3f loss_G %.3f (%.1f s CPU)", it, losses[-1][1], losses[-1][2],
-                         time.process_time() - cpu0)
+    step = _two_player_step(gen, disc, opt_g, opt_d, g, instance_noise, losses)
+    res = fit(nn.ModuleDict({"generator": gen, "discriminator": disc}), batches, settings, step=step)
     recalibrate_batchnorm(gen, latent_dim, seed)
-    disc.eval()
-    return GanResult(generator=gen, discriminator=disc, iterations=it, cpu_s=time.process_time() - cpu0,
-                     wall_s=time.perf_counter() - wall0, losses=losses, stopped_by=stopped_by, config=cfg)
+    gen.cpu()
+    disc.cpu().eval()
+    return GanResult(generator=gen, discriminator=disc, iterations=res.steps, cpu_s=res.cpu_time_s,
+                     wall_s=res.wall_time_s, losses=losses,
+                     stopped_by="iterations" if res.steps >= max_iterations else "time_budget", config=cfg)
 
 
 def recalibrate_batchnorm(generator, latent_dim: int, seed: int, batches: int = 16, batch_size: int = 64) -> None:
@@ -213,6 +247,9 @@ def recalibrate_batchnorm(generator, latent_dim: int, seed: int, batches: int = 
     import torch
     import torch.nn as nn
 
+    from ..nn.device import model_device
+
+    device = model_device(generator)
     bns = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
     for m in bns:
         m.reset_running_stats()
@@ -221,7 +258,7 @@ def recalibrate_batchnorm(generator, latent_dim: int, seed: int, batches: int = 
     generator.train()
     with torch.no_grad():
         for _ in range(batches):
-            generator(torch.randn(batch_size, latent_dim, 1, 1, generator=g))
+            generator(torch.randn(batch_size, latent_dim, 1, 1, generator=g).to(device))
     generator.eval()
 
 
@@ -229,10 +266,12 @@ def generate(generator, n: int, latent_dim: int, seed: int) -> np.ndarray:
     """``n`` samples in [-1, 1], shape ``(n, S, S)``, from a fixed seed."""
     import torch
 
+    from ..nn.device import model_device
+
     g = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
-        z = torch.randn(int(n), latent_dim, 1, 1, generator=g)
-        return generator(z)[:, 0].numpy().astype(np.float32)
+        z = torch.randn(int(n), latent_dim, 1, 1, generator=g).to(model_device(generator))
+        return generator(z)[:, 0].cpu().numpy().astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,9 +322,12 @@ def _nn_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0)).min(axis=1)
 
 
-def gan_statistics(fake: np.ndarray, real_train: np.ndarray, real_heldout: np.ndarray, modality: str,
+def gan_statistics(fake: np.ndarray, real_train: np.ndarray, real_heldout: np.ndarray, profile: ModalityProfile,
                    seed: int = 0, max_pairs: int = 300, permutations: int = 200) -> dict[str, float]:
-    """Fidelity, diversity and memorisation statistics (see module docstring); inputs in [-1, 1]."""
+    """Fidelity, diversity and memorisation statistics (see module docstring); inputs in [-1, 1].
+
+    ``profile`` maps the images back to native units for the intensity distances (:func:`from_unit`).
+    """
     from scipy.stats import wasserstein_distance
 
     rng = np.random.default_rng(seed)
@@ -293,7 +335,7 @@ def gan_statistics(fake: np.ndarray, real_train: np.ndarray, real_heldout: np.nd
     bw = _median_bandwidth(np.concatenate([tr, ho]))
     mmd_fake = mmd2_unbiased(f, ho, bw)
     mmd_ref = mmd2_unbiased(tr, ho, bw)
-    nf, ntr, nho = (from_unit(a, modality).ravel() for a in (fake, real_train, real_heldout))
+    nf, ntr, nho = (from_unit(a, profile).ravel() for a in (fake, real_train, real_heldout))
     w_fake = wasserstein_distance(nf, nho)
     w_ref = wasserstein_distance(ntr, nho)
     ssim_fake = _mean_pairwise_ssim(fake, max_pairs, rng)

@@ -18,6 +18,7 @@ from ..errors import ParameterError
 from ..modalities import ModalityProfile
 from .base import Transform, bounded_range, clip_to, symmetric_range, value_range_param
 from .sample import Sample
+from .spatial.sector import sector_mask
 
 # ------------------------------------------------------------------------------------------------
 # pure functions
@@ -103,8 +104,6 @@ class IntensityTransform(Transform):
                     for i, (name, arr) in enumerate(sample.channels().items())}
         fov = params.get("keep_field_of_view")
         if fov is not None:  # ultrasound: nothing changes outside the scan sector
-            from .modality_specific import sector_mask
-
             inside = sector_mask(sample.shape, sample.spacing, fov)
             channels = {k: np.where(inside, v, sample.channels()[k]).astype(np.float32) for k, v in channels.items()}
         return sample.with_channels(channels)

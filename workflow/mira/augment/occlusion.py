@@ -56,7 +56,8 @@ class RandomOcclusion(Transform):
             profile.occlusion_fill if profile.occlusion_fill is not None else profile.fill_value)
         lo_v, hi_v = profile.value_range
         if not lo_v <= fill <= hi_v:
-            raise ParameterError(f"occlusion fill {fill} lies outside the {profile.name} value range {profile.value_range}")
+            raise ParameterError(f"occlusion fill {fill} lies outside the {profile.name} value range "
+                                 f"{profile.value_range}")
         return {"size": rng, "fill": float(fill)}
 
     def sample_params(self, sample, rng, ranges, profile):

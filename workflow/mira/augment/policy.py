@@ -9,11 +9,15 @@
   one chosen uniformly per sample (Cubuk et al. 2019). :class:`RandAugment` applies ``n`` random
   operations at a shared magnitude ``m`` (Cubuk et al. 2020).
 * :func:`search_policy` scores candidates (random policies, a RandAugment grid, and the
-  no-augmentation baseline) with a pluggable ``scorer(policy, train, val, rng) -> {"score": ...}``
-  (higher is better) and returns them ranked. The built-in quick scorer :class:`TinyCNNScorer`
-  trains a small CNN to detect lesions (the ``class_label`` of the phantoms) on policy-augmented
-  training images and returns the negative validation log-loss; later task studies register their
-  own scorer with :func:`register_scorer`.
+  no-augmentation baseline) with the ``scorer(policy, train, val, rng) -> {"score": ...}`` its
+  caller passes (higher is better) and returns them ranked. The built-in scorers are in
+  :mod:`mira.augment.scorers` (chosen by name from its plain dict ``SCORERS``); the study layer
+  may pass any other, e.g. the strategy study's classifier (:mod:`mira.evaluate.scorer`).
+
+Profiles: a policy takes the resolved :class:`~mira.modalities.ModalityProfile` as ``modality=``
+(``Settings.profile(m)``, with the config's ``profiles:`` overrides); :func:`search_policy` passes
+its ``profile=`` to the candidates. A modality name, or none (the sample's ``modality``), means the
+built-in profile.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import ModalityProfile, get_profile
+from ..modalities import ModalityProfile, as_profile
 from .base import check_generator, to_jsonable, value_range_param
 from .compose import apply_records
 from .intensity import RandomBlur, RandomBrightness, RandomContrast, RandomGamma, RandomNoise
@@ -134,16 +138,15 @@ def _draw_record(op: Operation | tuple, sample: Sample, profile: ModalityProfile
 
 
 class _PolicyBase:
-    def __init__(self, modality: str | ModalityProfile | None):
-        self.profile = None if modality is None else (modality if isinstance(modality, ModalityProfile)
-                                                      else get_profile(modality))
+    def __init__(self, modality: ModalityProfile | str | None):
+        self.profile = None if modality is None else as_profile(modality)
 
     def _profile(self, sample: Sample) -> ModalityProfile:
         if self.profile is not None:
             return self.profile
         if sample.modality is None:
-            raise ParameterError("policies need a modality: pass modality= or set Sample.modality")
-        return get_profile(sample.modality)
+            raise ParameterError("policies need a modality: pass modality= (the profile) or set Sample.modality")
+        return as_profile(sample.modality)
 
 
 class Policy(_PolicyBase):
@@ -174,7 +177,8 @@ class Policy(_PolicyBase):
         return back(apply_records(sample, records))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "autoaugment", "name": self.name, "sub_policies": [[o.to_list() for o in sp] for sp in self.sub_policies]}
+        return {"kind": "autoaugment", "name": self.name,
+                "sub_policies": [[o.to_list() for o in sp] for sp in self.sub_policies]}
 
     def __repr__(self) -> str:
         return f"Policy({self.name}: {self.to_dict()['sub_policies']})"
@@ -226,43 +230,10 @@ def random_policy(rng: np.random.Generator, n_sub_policies: int = 5, ops: Sequen
 
 
 # ------------------------------------------------------------------------------------------------
-# scorers
+# scorers: the contract (the built-in scorers live in mira.augment.scorers)
 
+#: ``scorer(policy, train, val, rng) -> {"score": ..., ...}``; ``policy`` is None for the baseline.
 Scorer = Callable[[Any, Sequence[Sample], Sequence[Sample], np.random.Generator], dict]
-SCORERS: dict[str, Callable[..., Scorer]] = {}
-
-
-def register_scorer(name: str):
-    """Decorator registering a scorer factory under ``name`` (selected by config ``augment.policy.scorer``)."""
-
-    def deco(factory):
-        SCORERS[name] = factory
-        return factory
-
-    return deco
-
-
-#: Modules imported on demand when a scorer name is not registered yet (later stages register theirs).
-SCORER_MODULES: tuple[str, ...] = ("mira.evaluate.scorer",)
-
-
-def get_scorer(name: str, **kwargs: Any) -> Scorer:
-    """Instantiate the scorer registered as ``name`` (``"module.path:name"`` imports the module first)."""
-    import importlib
-
-    if ":" in name:
-        module, name = name.split(":", 1)
-        importlib.import_module(module)
-    for module in SCORER_MODULES:
-        if name in SCORERS:
-            break
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            continue
-    if name not in SCORERS:
-        raise ParameterError(f"unknown policy scorer {name!r} (known: {', '.join(sorted(SCORERS))})")
-    return SCORERS[name](**kwargs)
 
 
 def tissue_window(samples: Sequence[Sample]) -> tuple[float, float]:
@@ -271,189 +242,6 @@ def tissue_window(samples: Sequence[Sample]) -> tuple[float, float]:
                            for s in samples])
     lo, hi = np.percentile(vals, [1, 99])
     return float(lo), float(hi if hi > lo else lo + 1.0)
-
-
-def _to_input(sample: Sample, size: int, window: tuple[float, float]) -> np.ndarray:
-    """Tissue-window-normalised (0..1), area-downsampled ``size x size`` float32 image."""
-    import torch
-    import torch.nn.functional as F
-
-    lo, hi = window
-    x = np.clip((sample.image - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    t = torch.from_numpy(x)[None, None]
-    return F.interpolate(t, size=(size, size), mode="area")[0].numpy()
-
-
-@register_scorer("tiny_cnn")
-class TinyCNNScorer:
-    """Quick built-in scorer: lesion detection by a tiny CNN trained on policy-augmented images.
-
-    For each of ``repeats`` seeds: every epoch draws ``copies`` fresh augmentations of each
-    training image (``class_label`` 0/1 as target), trains a 2-conv-layer CNN with Adam, and then
-    measures the validation cross-entropy. The score is minus the mean validation log-loss (a
-    proper scoring rule: continuous, unlike accuracy on a handful of cases); accuracy is reported
-    too. Deterministic for a given generator.
-    """
-
-    def __init__(self, image_size: int = 48, epochs: int = 15, copies: int = 2, repeats: int = 2, lr: float = 3e-3,
-                 width: int = 8, batch_size: int = 8, init_seed: int = 0):
-        if image_size < 8 or epochs < 1 or copies < 1 or repeats < 1:
-            raise ParameterError("TinyCNNScorer needs image_size >= 8 and epochs, copies, repeats >= 1")
-        self.image_size, self.epochs, self.copies, self.repeats = int(image_size), int(epochs), int(copies), int(repeats)
-        self.lr, self.width, self.batch_size, self.init_seed = float(lr), int(width), int(batch_size), int(init_seed)
-
-    def _model(self):
-        import torch.nn as nn
-
-        w = self.width
-        return nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(2 * w, 2))
-
-    def __call__(self, policy, train: Sequence[Sample], val: Sequence[Sample], rng: np.random.Generator) -> dict:
-        import torch
-        import torch.nn.functional as F
-
-        for s in (*train, *val):
-            if s.ndim != 2:
-                raise ParameterError("the tiny_cnn scorer works on 2D images")
-        y_tr = np.array([int(s.meta.get("class_label", -1)) for s in train])
-        y_va = np.array([int(s.meta.get("class_label", -1)) for s in val])
-        if set(np.unique(y_tr)) != {0, 1} or not set(np.unique(y_va)) <= {0, 1} or len(val) == 0:
-            raise ParameterError("the tiny_cnn scorer needs class labels 0 and 1 in the training split and 0/1 in val")
-        window = tissue_window(train)
-        xv = torch.from_numpy(np.stack([_to_input(s, self.image_size, window) for s in val]))
-        yv = torch.from_numpy(y_va).long()
-        losses, accs = [], []
-        for r in range(self.repeats):
-            seed = self.init_seed + 1009 * r  # common random numbers: same init for every candidate
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = self._model()
-                opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-                g = torch.Generator().manual_seed(seed)
-                for _epoch in range(self.epochs):
-                    xs, ys = [], []
-                    for s, y in zip(train, y_tr):
-                        for _c in range(self.copies):
-                            aug = policy(s, rng) if policy is not None else s
-                            xs.append(_to_input(aug, self.image_size, window))
-                            ys.append(y)
-                    x = torch.from_numpy(np.stack(xs))
-                    yt = torch.from_numpy(np.array(ys)).long()
-                    order = torch.randperm(len(xs), generator=g)
-                    model.train()
-                    for k in range(0, len(xs), self.batch_size):
-                        idx = order[k:k + self.batch_size]
-                        opt.zero_grad()
-                        loss = F.cross_entropy(model(x[idx]), yt[idx])
-                        loss.backward()
-                        opt.step()
-                model.eval()
-                with torch.no_grad():
-                    logits = model(xv)
-                    losses.append(float(F.cross_entropy(logits, yv)))
-                    accs.append(float((logits.argmax(1) == yv).float().mean()))
-        return {"score": -float(np.mean(losses)), "val_log_loss": float(np.mean(losses)),
-                "val_log_loss_std": float(np.std(losses)), "val_accuracy": float(np.mean(accs))}
-
-
-def _label_input(sample: Sample, size: int, lut: np.ndarray) -> np.ndarray:
-    """Label map -> class indices (``lut``), nearest-neighbour resized to ``size x size``."""
-    import torch
-    import torch.nn.functional as F
-
-    lab = lut[np.asarray(sample.label, dtype=np.int64)].astype(np.float32)
-    t = torch.from_numpy(lab)[None, None]
-    return F.interpolate(t, size=(size, size), mode="nearest")[0, 0].numpy().astype(np.int64)
-
-
-@register_scorer("tiny_segmenter")
-class TinySegmenterScorer:
-    """Quick built-in scorer (default): organ segmentation by a small dilated FCN.
-
-    For each of ``repeats`` seeds: every epoch draws ``copies`` fresh augmentations of each
-    training image *with its label map* (the policy moves both), trains a 5-layer dilated
-    fully-convolutional network (receptive field 31 px at ``image_size``) with cross-entropy, then
-    scores the validation images: mean Dice over the foreground labels present. Pixel-wise
-    supervision makes the score informative with a few dozen phantoms in seconds, which a
-    case-level classifier is not; augmentation that breaks the image-label registration or the
-    anatomy lowers it. The score is the mean validation Dice (higher is better).
-
-    Every candidate is trained from the same initial weights and batch order (``init_seed``;
-    common random numbers), so score differences come from the augmentation, not from the
-    network's initialisation; the generator passed in drives the augmentation only.
-    """
-
-    def __init__(self, image_size: int = 48, epochs: int = 10, copies: int = 2, repeats: int = 1, lr: float = 3e-3,
-                 width: int = 8, batch_size: int = 8, init_seed: int = 0):
-        if image_size < 8 or epochs < 1 or copies < 1 or repeats < 1 or batch_size < 1:
-            raise ParameterError("TinySegmenterScorer needs image_size >= 8 and epochs, copies, repeats, batch_size >= 1")
-        self.image_size, self.epochs, self.copies, self.repeats = int(image_size), int(epochs), int(copies), int(repeats)
-        self.lr, self.width, self.batch_size, self.init_seed = float(lr), int(width), int(batch_size), int(init_seed)
-
-    def _model(self, n_classes: int):
-        import torch.nn as nn
-
-        w = self.width
-        layers: list = [nn.Conv2d(1, w, 3, padding=1), nn.ReLU()]
-        for d in (2, 4, 8):
-            layers += [nn.Conv2d(w, w, 3, padding=d, dilation=d), nn.BatchNorm2d(w), nn.ReLU()]
-        layers += [nn.Conv2d(w, n_classes, 1)]
-        return nn.Sequential(*layers)
-
-    def __call__(self, policy, train: Sequence[Sample], val: Sequence[Sample], rng: np.random.Generator) -> dict:
-        import torch
-        import torch.nn.functional as F
-
-        for s in (*train, *val):
-            if s.ndim != 2 or s.label is None:
-                raise ParameterError("the tiny_segmenter scorer needs 2D images with label maps")
-        values = np.unique(np.concatenate([np.unique(s.label) for s in (*train, *val)]))
-        lut = np.zeros(int(values.max()) + 1, dtype=np.int64)
-        lut[values] = np.arange(len(values))
-        window = tissue_window(train)
-        xv = torch.from_numpy(np.stack([_to_input(s, self.image_size, window) for s in val]))
-        yv = np.stack([_label_input(s, self.image_size, lut) for s in val])
-        dices, losses = [], []
-        for r in range(self.repeats):
-            seed = self.init_seed + 1009 * r  # common random numbers: same init for every candidate
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = self._model(len(values))
-                opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-                g = torch.Generator().manual_seed(seed)
-                for _epoch in range(self.epochs):
-                    xs, ys = [], []
-                    for s in train:
-                        for _c in range(self.copies):
-                            aug = policy(s, rng) if policy is not None else s
-                            xs.append(_to_input(aug, self.image_size, window))
-                            ys.append(_label_input(aug, self.image_size, lut))
-                    x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
-                    order = torch.randperm(len(xs), generator=g)
-                    model.train()
-                    for k in range(0, len(xs), self.batch_size):
-                        idx = order[k:k + self.batch_size]
-                        opt.zero_grad()
-                        loss = F.cross_entropy(model(x[idx]), y[idx])
-                        loss.backward()
-                        opt.step()
-                model.eval()
-                with torch.no_grad():
-                    logits = model(xv)
-                    losses.append(float(F.cross_entropy(logits, torch.from_numpy(yv))))
-                    pred = logits.argmax(1).numpy()
-            per_class = []
-            for c in range(1, len(values)):
-                a, b = pred == c, yv == c
-                if b.any():
-                    per_class.append(2.0 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
-            dices.append(float(np.mean(per_class)) if per_class else float("nan"))
-        return {"score": float(np.mean(dices)), "val_dice": float(np.mean(dices)), "val_dice_std": float(np.std(dices)),
-                "val_log_loss": float(np.mean(losses))}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -496,7 +284,8 @@ def candidate_policies(rng: np.random.Generator, method: str = "both", n_random:
         raise ParameterError(f"policy search method must be 'random', 'randaugment' or 'both', got {method!r}")
     out: list = []
     if method in ("random", "both"):
-        out += [random_policy(rng, n_sub_policies, modality=modality, name=f"random_{i:02d}") for i in range(int(n_random))]
+        out += [random_policy(rng, n_sub_policies, modality=modality, name=f"random_{i:02d}")
+                for i in range(int(n_random))]
     if method in ("randaugment", "both"):
         out += [RandAugment(n, m, modality=modality) for n in randaugment_n for m in randaugment_m]
     return out
@@ -506,17 +295,19 @@ def search_policy(train: Sequence[Sample], val: Sequence[Sample], scorer: Scorer
                   candidates: Sequence[Any] | None = None, method: str = "both", n_random: int = 8,
                   n_sub_policies: int = 5, randaugment_n: Sequence[int] = (1, 2),
                   randaugment_m: Sequence[int] = (3, 6, 9), time_budget_s: float = 0.0,
-                  include_baseline: bool = True) -> SearchResult:
+                  include_baseline: bool = True, profile: ModalityProfile | None = None) -> SearchResult:
     """Score every candidate policy with ``scorer`` and rank them (best = highest score).
 
     Each candidate gets its own generator derived from ``rng`` in a fixed order, so results do not
     depend on which candidates ran before. ``time_budget_s > 0`` stops after the candidate that
     crosses the budget (the result says so); the no-augmentation baseline is always scored first.
+    ``profile`` (the resolved profile of the samples' modality) bounds the candidates; without it,
+    the built-in profile of the first training sample's modality.
     """
     check_generator(rng)
     if not train or not val:
         raise ParameterError("policy search needs training and validation samples")
-    modality = train[0].modality
+    modality = profile if profile is not None else train[0].modality
     cands = list(candidates) if candidates is not None else candidate_policies(
         rng, method, n_random, n_sub_policies, randaugment_n, randaugment_m, modality=modality)
     seeds = rng.integers(0, 2 ** 62, size=len(cands) + 1)
@@ -549,5 +340,4 @@ def search_policy(train: Sequence[Sample], val: Sequence[Sample], scorer: Scorer
 
 
 __all__ = ["OPS", "Operation", "Policy", "RandAugment", "random_policy", "policy_from_dict", "candidate_policies",
-           "search_policy", "SearchResult", "TinyCNNScorer", "TinySegmenterScorer", "SCORERS", "register_scorer", "get_scorer",
-           "operation_record"]
+           "search_policy", "SearchResult", "Scorer", "tissue_window", "operation_record"]

@@ -3,7 +3,7 @@
 Library use::
 
     from mira.degrade import apply, degradations_for
-    out = apply("low_dose", ct_slice, "moderate", rng, modality="ct", spacing=(0.8, 0.8))
+    out = apply("low_dose", ct_slice, "moderate", rng, profile=get_profile("ct"), spacing=(0.8, 0.8))
     out.image, out.reference, out.params       # degraded, clean reference, replayable parameters
 
 Modules: :mod:`.noise` (Gaussian, Poisson, Rician), :mod:`.ct_projection` (low dose, metal, sparse
@@ -14,8 +14,17 @@ scatter, quantisation, clipping), :mod:`.motion` (linear motion blur), :mod:`.ul
 bands), :mod:`.pairs` (paired datasets on disk, the contract the restoration stage reads).
 """
 from .levels import LEVEL_NAMES, LEVELS, SR_SCALES
-from .registry import (SR_NAME, Degraded, DegradationModel, all_models, apply, degradations_for, get_model,
-                       level_params, sr_levels)
+from .registry import (
+                       SR_NAME,
+                       DegradationModel,
+                       Degraded,
+                       all_models,
+                       apply,
+                       degradations_for,
+                       get_model,
+                       level_params,
+                       sr_levels,
+)
 
 __all__ = ["LEVEL_NAMES", "LEVELS", "SR_SCALES", "SR_NAME", "Degraded", "DegradationModel", "all_models", "apply",
            "degradations_for", "get_model", "level_params", "sr_levels"]

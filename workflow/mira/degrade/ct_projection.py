@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.transform import iradon, radon
 
 from ..errors import ParameterError
 from .noise import poisson_counts
@@ -90,16 +91,12 @@ def _square(mu: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
 
 def forward_project(mu: np.ndarray, pixel_mm: float, angles: np.ndarray) -> np.ndarray:
     """Line integrals (dimensionless) of a square ``mu`` map (1/mm), shape (detector bins, views)."""
-    from skimage.transform import radon  # imported here: the Snakefile imports this module
-
     return radon(mu, theta=angles, circle=False, preserve_range=True) * pixel_mm
 
 
 def fbp(sinogram: np.ndarray, pixel_mm: float, angles: np.ndarray, size: int,
         filter_name: str = FBP_FILTER) -> np.ndarray:
     """Filtered back-projection of line integrals into a ``size`` x ``size`` ``mu`` map (1/mm)."""
-    from skimage.transform import iradon
-
     return iradon(sinogram / pixel_mm, theta=angles, output_size=size, circle=False,
                   filter_name=filter_name, preserve_range=True)
 

@@ -1,6 +1,7 @@
 """Severity grading of degraded images: SNR, CNR, MTF and artifact index, and their bands.
 
-The textbook's table, with the band edges used here (a value on an edge goes to the milder band):
+The severity table of the textbook chapter on medical image augmentation and restoration, with the band
+edges used here (a value on an edge goes to the milder band):
 
 ==================  ========  ==========  ========
 measure             mild      moderate    severe
@@ -46,9 +47,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..metrics.artifact import artifact_index
-from ..metrics.mtf import MTF_REFERENCE_CYCLES_PER_PIXEL, FWHM_PER_SIGMA, edge_phantom, gaussian_mtf, relative_mtf
+from ..metrics.mtf import FWHM_PER_SIGMA, MTF_REFERENCE_CYCLES_PER_PIXEL, edge_phantom, gaussian_mtf, relative_mtf
 from ..metrics.quality import cnr, snr_db
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, as_profile
 from .registry import SR_NAME, Degraded, apply
 from .resolution import modcrop, upsample_to
 
@@ -82,11 +83,11 @@ def _lesion_labels(legend: Mapping[int, str]) -> list[int]:
 
 
 def regions(label: np.ndarray, legend: Mapping[int, str], image: np.ndarray | None = None,
-            modality: str | None = None) -> dict:
+            profile: ModalityProfile | None = None) -> dict:
     """Masks used by the grading: ``signal`` and the CNR pair ``(a, b)`` with their names.
 
     ``signal``: the largest labelled structure that is not a lesion and, when the clean ``image`` and
-    ``modality`` are given, whose mean signal above the modality's background level is at least half
+    the modality ``profile`` are given, whose mean signal above ``profile.fill_value`` is at least half
     that of the brightest structure (so the SNR is measured in tissue, not in lung or in a dark cyst).
     CNR pair: the lesion (all lesion labels of the legend) and its host (most frequent other label in
     a 2-pixel ring around it); without a lesion, the two largest structures.
@@ -98,8 +99,8 @@ def regions(label: np.ndarray, legend: Mapping[int, str], image: np.ndarray | No
     order = [int(v) for v, _ in sorted(zip(values, counts), key=lambda t: -t[1]) if int(v) not in lesions]
     out: dict = {"signal": None, "signal_name": "", "a": None, "b": None, "names": ""}
     candidates = order
-    if image is not None and modality is not None and order:
-        bg = get_profile(modality).fill_value
+    if image is not None and profile is not None and order:
+        bg = profile.fill_value
         level = {v: abs(float(np.mean(image[lab == v])) - bg) for v in order}
         top = max(level.values())
         candidates = [v for v in order if level[v] >= 0.5 * top] or order
@@ -122,8 +123,13 @@ def regions(label: np.ndarray, legend: Mapping[int, str], image: np.ndarray | No
     return out
 
 
-def _edge_values(modality: str) -> tuple[float, float]:
-    lo, hi = get_profile(modality).metric_window
+def _profile(result: Degraded) -> ModalityProfile:
+    """The profile ``result`` was degraded with (built-in one for a hand-made Degraded without it)."""
+    return result.profile if result.profile is not None else as_profile(result.modality)
+
+
+def _edge_values(profile: ModalityProfile) -> tuple[float, float]:
+    lo, hi = profile.metric_window
     return lo + 0.2 * (hi - lo), lo + 0.8 * (hi - lo)
 
 
@@ -134,13 +140,13 @@ def measure_mtf_pct(result: Degraded, shape, spacing, cycles_per_pixel: float = 
     """
     shape2, sp2 = tuple(shape)[-2:], tuple(spacing)[-2:]
     normal = float(result.params.get("direction_deg") or 0.0) + 5.0
-    lo, hi = _edge_values(result.modality)
+    lo, hi = _edge_values(_profile(result))
     params = dict(result.params)
     scale = int(params["scale"]) if result.name == SR_NAME else 1
     if scale > 1:
         shape2 = tuple(n - n % scale for n in shape2)
     edge, geom = edge_phantom(shape2, sp2, low=lo, high=hi, normal_deg=normal)
-    rep = apply(result.name, edge, params, modality=result.modality, spacing=sp2)
+    rep = apply(result.name, edge, params, profile=_profile(result), spacing=sp2)
     degraded = upsample_to(rep.image, rep.reference.shape) if scale > 1 else rep.image
     px = float(np.hypot(sp2[1] * np.cos(np.deg2rad(normal)), sp2[0] * np.sin(np.deg2rad(normal))))
     freq = cycles_per_pixel / px
@@ -191,9 +197,9 @@ def grade_case(result: Degraded, original: np.ndarray, label: np.ndarray | None 
     row: dict = {c: float("nan") for c in ("snr_db", "cnr", "mtf_pct", "mtf_expected_pct", "mtf_frequency_cpmm")}
     row["cnr_regions"] = row["signal_region"] = ""
     if lab is not None:
-        reg = regions(lab, legend or {}, orig, result.modality)
+        reg = regions(lab, legend or {}, orig, _profile(result))
         if reg["signal"] is not None and reg["signal"].sum() >= 2:
-            row["snr_db"] = snr_db(deg, reg["signal"], result.modality, reference=ref)
+            row["snr_db"] = snr_db(deg, reg["signal"], _profile(result), reference=ref)
             row["signal_region"] = reg["signal_name"]
         if reg["a"] is not None:
             row["cnr"] = cnr(deg, reg["a"], reg["b"], reference=ref)

@@ -33,15 +33,16 @@ its first pixel centre lies ``(s - 1) / 2`` HR pixels along every axis of the ge
 origin (:func:`lr_geometry`). A 2D case keeps its plane (a one-slice volume on disk); the LR plane
 keeps the slice thickness.
 
-Random streams: case ``c`` draws from ``mira.seeding.rng_for(seed, "degrade", source, modality,
-degradation, level, c)``, so any job -- and any case -- is reproducible alone.
+Writing: :class:`PairWriter` (one pair per :meth:`PairWriter.add`); the study's
+:func:`mira.study.degrade_stage.degrade_dataset` fills a folder from a clean dataset, case ``c``
+drawing from ``mira.seeding.rng_for(seed, "degrade", source, modality, degradation, level, c)``, so
+any job -- and any case -- is reproducible alone. Reading: :class:`PairedDataset`.
 """
 from __future__ import annotations
 
 import csv
 import io as _io
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,18 +51,16 @@ from typing import Iterator, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_dir, atomic_path, write_text
+from ..atomic import atomic_path, write_text
 from ..dataset import Dataset, DatasetWriter, file_geometry
 from ..errors import InputError
 from ..geometry import IDENTITY, Geometry
 from ..io import read_image_with_geometry, read_label, write_image, write_label
-from ..seeding import rng_for
-from .grading import GRADE_COLUMNS, grade_case
-from .registry import SR_NAME, apply, get_model, level_params
+from .grading import GRADE_COLUMNS
+from .registry import SR_NAME, Degraded
 from .resolution import downsample_labels, modcrop
 
 PathLike = Union[str, os.PathLike]
-log = logging.getLogger(__name__)
 
 PAIRS = "pairs.csv"
 GRADING = "grading.csv"
@@ -69,6 +68,8 @@ INFO = "degradation.json"
 PAIR_COLUMNS = ("case_id", "modality", "degradation", "level", "degraded", "reference", "label", "reference_label",
                 "spacing_mm", "reference_spacing_mm", "class_label", "params")
 ID_COLUMNS = ["source", "modality", "split", "degradation", "level", "case_id", "class_label"]
+#: Columns of ``grading.csv``.
+GRADING_COLUMNS = ID_COLUMNS + list(GRADE_COLUMNS)
 
 
 def _fmt(values) -> str:
@@ -105,102 +106,84 @@ def lr_geometry(geometry: Geometry, hr_spacing, scale: int) -> Geometry:
     return geometry.shifted(((s - 1) / 2.0,) * len(hr_spacing), hr_spacing)
 
 
-def degrade_dataset(clean_dir: PathLike, out_dir: PathLike, *, degradation: str, level: str, seed: int,
-                    source: str | None = None, split: str | None = None,
-                    overrides: Mapping | None = None) -> pd.DataFrame:
-    """Degrade every case of the dataset ``clean_dir`` and write the paired folder ``out_dir`` atomically.
+def pair_labels(label: np.ndarray | None, out: Degraded) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(label on the degraded grid, label on the reference grid)`` of one case.
+
+    The clean label map for every degradation but ``downsample``, where the degraded grid gets the
+    majority label of each ``scale`` block and the reference grid the label cropped like the reference.
+    """
+    if out.name != SR_NAME or label is None:
+        return label, label
+    scale = int(out.params["scale"])
+    return downsample_labels(label, scale), modcrop(label, scale)
+
+
+class PairWriter:
+    """Write the pairs of one paired folder (module docstring), normally a temporary folder of
+    :func:`mira.atomic.atomic_dir`: :meth:`add` per case, then :meth:`close` once.
 
     Parameters
     ----------
-    clean_dir : path
-        A mira dataset folder (``manifest.csv``...), e.g. ``results/data/phantom/ct/test``.
-    out_dir : path
-        The paired folder to write (module docstring).
-    degradation, level : str
-        Registry name and level (``mild``/``moderate``/``severe``, or ``x<scale>`` for ``downsample``).
-    seed : int
-        The global seed (``config.seed``).
-    source, split : str, optional
-        Names for the manifest and the random streams (default: those recorded in the clean manifest).
-    overrides : mapping, optional
-        ``degrade.parameters`` of the config.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The grading rows (also written to ``grading.csv``).
-
-    Raises
-    ------
-    ConfigError
-        If ``degradation`` does not apply to the dataset's modality.
+    folder : path
+        The (empty) folder to fill.
+    source, modality, split : str
+        Names written into the manifest of the degraded images.
+    legend : mapping of int to str
+        Label legend of the clean dataset.
+    sr : bool
+        Super-resolution inputs (``downsample``): the reference label maps get their own folder.
     """
-    ds = Dataset(clean_dir)
-    if not ds.records:
-        raise InputError(f"{clean_dir}: dataset has no cases to degrade")
-    modality = ds.modality
-    model = get_model(degradation, modality)  # fails early with a clear message
-    params = level_params(degradation, modality, level, overrides)
-    source = source or ds.records[0].source
-    split = split or ds.records[0].split
-    is_sr = degradation == SR_NAME
-    rows, pair_rows = [], []
-    with atomic_dir(out_dir) as tmp:
-        writer = DatasetWriter(tmp, source, modality, split, ds.legend)
-        (tmp / "clean").mkdir()
-        if is_sr:
-            (tmp / "clean_labels").mkdir()
-        for rec in ds.records:
-            case = ds.load(rec)
-            rng = rng_for(seed, "degrade", source, modality, degradation, level, rec.case_id)
-            out = apply(degradation, case.image, level, rng, modality=modality, spacing=case.spacing,
-                        overrides=overrides)
-            if is_sr:
-                scale = int(out.params["scale"])
-                lr_label = downsample_labels(case.label, scale) if case.label is not None else None
-                hr_label = modcrop(case.label, scale) if case.label is not None else None
-            else:
-                lr_label = hr_label = case.label
-            ref_geo = case.geometry  # the HR reference is cropped at its far end: same origin
-            deg_geo = lr_geometry(ref_geo, out.reference_spacing, scale) if is_sr else ref_geo
-            new = writer.add(rec.case_id, out.image.astype(np.float32), out.spacing, label=lr_label,
-                             class_label=rec.class_label, geometry=deg_geo)
-            ref_rel = f"clean/{rec.case_id}.nii.gz"
-            write_image(tmp / ref_rel, out.reference.astype(np.float32), out.reference_spacing,
-                        geometry=file_geometry(ref_geo))
-            ref_lab_rel = new.label
-            if is_sr and hr_label is not None:
-                ref_lab_rel = f"clean_labels/{rec.case_id}.nii.gz"
-                write_label(tmp / ref_lab_rel, hr_label, out.reference_spacing, geometry=file_geometry(ref_geo))
-            pair_rows.append({
-                "case_id": rec.case_id, "modality": modality, "degradation": degradation, "level": level,
-                "degraded": new.image, "reference": ref_rel, "label": new.label, "reference_label": ref_lab_rel,
-                "spacing_mm": _fmt(out.spacing), "reference_spacing_mm": _fmt(out.reference_spacing),
-                "class_label": rec.class_label, "params": json.dumps(out.params, default=_json_default, sort_keys=True),
-            })
-            grade = grade_case(out, case.image, case.label, ds.legend)
-            rows.append({"source": source, "modality": modality, "split": split, "degradation": degradation,
-                         "level": level, "case_id": rec.case_id, "class_label": rec.class_label, **grade})
-            log.info("%s %s/%s %s: %s=%s -> %s (intended %s)", modality, degradation, level, rec.case_id,
-                     grade["measure"], _short(grade[grade["measure"]]), grade["grade"], grade["intended"] or "-")
-        writer.close()
+
+    def __init__(self, folder: PathLike, source: str, modality: str, split: str, legend: Mapping[int, str],
+                 sr: bool = False):
+        self.folder = Path(folder)
+        self.modality = modality
+        self.images = DatasetWriter(self.folder, source, modality, split, legend)
+        self.rows: list[dict] = []
+        (self.folder / "clean").mkdir()
+        if sr:
+            (self.folder / "clean_labels").mkdir()
+
+    def add(self, case_id: str, out: Degraded, label: np.ndarray | None, geometry: Geometry,
+            class_label: int = -1) -> dict:
+        """Write one pair: degraded image and its label map, reference (and its label map for SR).
+
+        ``label`` is the clean case's label map and ``geometry`` its placement (that of the
+        reference; the degraded image's is shifted by :func:`lr_geometry` for ``downsample``).
+        Returns the ``pairs.csv`` row.
+        """
+        is_sr = out.name == SR_NAME
+        lr_label, hr_label = pair_labels(label, out)
+        deg_geo = lr_geometry(geometry, out.reference_spacing, int(out.params["scale"])) if is_sr else geometry
+        new = self.images.add(case_id, out.image.astype(np.float32), out.spacing, label=lr_label,
+                              class_label=class_label, geometry=deg_geo)
+        ref_rel = f"clean/{case_id}.nii.gz"
+        write_image(self.folder / ref_rel, out.reference.astype(np.float32), out.reference_spacing,
+                    geometry=file_geometry(geometry))
+        ref_lab_rel = new.label
+        if is_sr and hr_label is not None:
+            ref_lab_rel = f"clean_labels/{case_id}.nii.gz"
+            write_label(self.folder / ref_lab_rel, hr_label, out.reference_spacing, geometry=file_geometry(geometry))
+        row = {
+            "case_id": case_id, "modality": self.modality, "degradation": out.name, "level": out.level,
+            "degraded": new.image, "reference": ref_rel, "label": new.label, "reference_label": ref_lab_rel,
+            "spacing_mm": _fmt(out.spacing), "reference_spacing_mm": _fmt(out.reference_spacing),
+            "class_label": class_label, "params": json.dumps(out.params, default=_json_default, sort_keys=True),
+        }
+        self.rows.append(row)
+        return row
+
+    def close(self, grading: pd.DataFrame, info: Mapping) -> None:
+        """Write the manifest and legend, ``pairs.csv``, ``grading.csv`` and ``degradation.json``."""
+        self.images.close()
         buf = _io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(PAIR_COLUMNS), lineterminator="\n")
         w.writeheader()
-        w.writerows(pair_rows)
-        write_text(tmp / PAIRS, buf.getvalue())
-        table = pd.DataFrame(rows, columns=ID_COLUMNS + GRADE_COLUMNS)
-        with atomic_path(tmp / GRADING) as t:
-            table.to_csv(t, index=False)
-        info = {"degradation": degradation, "modality": modality, "level": level, "measure": model.measure,
-                "summary": model.summary, "parameters": params, "seed": int(seed), "source": source, "split": split,
-                "input": str(clean_dir), "cases": len(ds.records)}
-        write_text(tmp / INFO, json.dumps(info, indent=2, default=_json_default) + "\n")
-    return table
-
-
-def _short(v) -> str:
-    return f"{v:.2f}" if isinstance(v, float) else str(v)
+        w.writerows(self.rows)
+        write_text(self.folder / PAIRS, buf.getvalue())
+        with atomic_path(self.folder / GRADING) as t:
+            grading.to_csv(t, index=False)
+        write_text(self.folder / INFO, json.dumps(dict(info), indent=2, default=_json_default) + "\n")
 
 
 @dataclass

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..errors import ConfigError, ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, as_profile
 from . import ct_projection as ctp
-from . import mri_kspace as mk
 from . import motion as mo
+from . import mri_kspace as mk
 from . import noise as nz
 from . import resolution as res
 from . import ultrasound as us
@@ -98,6 +99,8 @@ class Degraded:
     modality: str
     level: str = ""
     model: DegradationModel | None = field(default=None, repr=False)
+    #: The resolved profile the degradation ran with (value range of the clip, default spacing).
+    profile: ModalityProfile | None = field(default=None, repr=False)
 
 
 # ---- runners (pure given params and rng) ------------------------------------------------------------
@@ -112,8 +115,6 @@ def _same(fn):
 
 def _metal_centres(p, rng, img, spacing):
     """Draw metal disk centres inside the body (HU > -400), away from its border and from each other."""
-    from scipy import ndimage as ndi
-
     sl = img if img.ndim == 2 else img[img.shape[0] // 2]
     sp = np.asarray(spacing[-2:], dtype=float)
     r_px = float(p["radius_mm"]) / sp.min()
@@ -250,21 +251,20 @@ _register(("ct", "mri", "xray", "us"), name=SR_NAME, measure="mtf",
 # ---- public API ------------------------------------------------------------------------------------
 
 
-def degradations_for(modality: str) -> tuple[str, ...]:
-    """Degradations (graded at mild/moderate/severe) that apply to ``modality``, in table order."""
-    get_profile(modality)
-    return tuple(LEVELS.get(str(modality).lower(), {}))
+def degradations_for(modality: ModalityProfile | str) -> tuple[str, ...]:
+    """Degradations (graded at mild/moderate/severe) that apply to ``modality`` (a profile or its name)."""
+    return tuple(LEVELS.get(as_profile(modality).name, {}))
 
 
-def get_model(name: str, modality: str) -> DegradationModel:
-    """The model of degradation ``name`` for ``modality``.
+def get_model(name: str, modality: ModalityProfile | str) -> DegradationModel:
+    """The model of degradation ``name`` for ``modality`` (a profile or its name).
 
     Raises
     ------
     ConfigError
         If ``name`` is unknown or does not apply to ``modality`` (the message lists what does).
     """
-    mod = get_profile(modality).name
+    mod = as_profile(modality).name
     model = _MODELS.get((mod, str(name)))
     if model is None:
         known = sorted({n for _, n in _MODELS})
@@ -275,13 +275,13 @@ def get_model(name: str, modality: str) -> DegradationModel:
     return model
 
 
-def level_params(name: str, modality: str, level: str, overrides: Mapping | None = None) -> dict:
+def level_params(name: str, modality: ModalityProfile | str, level: str, overrides: Mapping | None = None) -> dict:
     """Calibrated parameters of ``level`` (``mild``, ``moderate``, ``severe``; ``x2``.. for downsample).
 
     ``overrides`` is the config mapping ``{modality: {name: {level: {param: value}}}}``.
     """
     model = get_model(name, modality)
-    mod = get_profile(modality).name
+    mod = as_profile(modality).name
     if name == SR_NAME:
         m = _SR_LEVEL.match(str(level))
         if not m:
@@ -319,9 +319,10 @@ def _as_image(image) -> np.ndarray:
 
 
 def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "moderate",
-          rng: np.random.Generator | None = None, *, modality: str, spacing: Sequence[float] | None = None,
-          overrides: Mapping | None = None) -> Degraded:
-    """Degrade ``image`` with the physics model ``name`` of ``modality``.
+          rng: np.random.Generator | None = None, *, profile: ModalityProfile | str | None = None,
+          spacing: Sequence[float] | None = None, overrides: Mapping | None = None,
+          modality: str | None = None) -> Degraded:
+    """Degrade ``image`` with the physics model ``name`` of the modality of ``profile``.
 
     Parameters
     ----------
@@ -336,12 +337,16 @@ def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "modera
     rng : numpy.random.Generator
         Draws the case-specific values (noise seed, directions, positions). Required unless the
         parameters already hold them.
-    modality : str
-        ``ct``, ``mri``, ``xray`` or ``us``.
+    profile : ModalityProfile
+        The resolved modality profile (``Settings.profile(m)``): the result is clipped to its
+        ``value_range``; its ``default_spacing_mm`` applies when ``spacing`` is not given. A modality
+        name is accepted for now (built-in profile, no config overrides).
     spacing : sequence of float
         Pixel spacing in mm, numpy order (default: the profile's default spacing).
     overrides : mapping, optional
         Config overrides of the level table (see :func:`level_params`).
+    modality : str, optional
+        Transitional alias of ``profile`` (a modality name); give one of the two.
 
     Returns
     -------
@@ -354,7 +359,9 @@ def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "modera
     ParameterError
         Bad parameter values (dose <= 0, negative FWHM, ...) or a bad image.
     """
-    profile = get_profile(modality)
+    if (profile is None) == (modality is None):
+        raise ParameterError(f"{name}: give the modality profile (profile=...), exactly once")
+    profile = as_profile(profile if profile is not None else modality)
     model = get_model(name, profile.name)
     img = _as_image(image)
     sp = tuple(float(s) for s in (spacing if spacing is not None else (profile.default_spacing_mm,) * img.ndim))
@@ -364,7 +371,14 @@ def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "modera
         lvl, params = level, level_params(name, profile.name, level, overrides)
     else:
         lvl, params = "", dict(level)
-    params = resolve_params(model, params)
+    params = _case_params(model, resolve_params(model, params), rng, img, sp)
+    return _run(model, img, sp, params, profile, lvl)
+
+
+def _case_params(model: DegradationModel, params: dict, rng: np.random.Generator | None, img: np.ndarray,
+                 sp: tuple[float, ...]) -> dict:
+    """Complete resolved ``params`` for one image: pixel values to mm, drawn case values, the noise seed."""
+    name = model.name
 
     def need_rng():
         if rng is None:
@@ -385,12 +399,19 @@ def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "modera
     missing = [k for k, v in params.items() if v is None and k not in optional]
     if missing:
         raise ParameterError(f"{name}: missing parameter(s) {missing}")
-    noise_rng = np.random.default_rng(params.get("seed", 0))
+    return params
 
+
+def _run(model: DegradationModel, img: np.ndarray, sp: tuple[float, ...], params: dict, profile: ModalityProfile,
+         lvl: str) -> Degraded:
+    """Run the model with complete ``params`` (slice by slice for a planar model on a volume)."""
+    name = model.name
+    noise_rng = np.random.default_rng(params.get("seed", 0))
     if name == SR_NAME:
         lr, lr_sp, hr = res.downsample(img, sp, params["scale"])
         return Degraded(image=profile.clip(lr), reference=hr, spacing=lr_sp, reference_spacing=sp, params=params,
-                        name=name, modality=profile.name, level=lvl or f"x{params['scale']}", model=model)
+                        name=name, modality=profile.name, level=lvl or f"x{params['scale']}", model=model,
+                        profile=profile)
     if model.planar and img.ndim == 3:
         pairs = [model.run(img[z], sp[1:], params, noise_rng) for z in range(img.shape[0])]
         deg, ref = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
@@ -398,7 +419,7 @@ def apply(name: str, image: np.ndarray, level: str | Mapping[str, Any] = "modera
         deg, ref = model.run(img, sp, params, noise_rng)
     return Degraded(image=profile.clip(np.asarray(deg, dtype=np.float64)), reference=np.asarray(ref, dtype=np.float64),
                     spacing=sp, reference_spacing=sp, params=params, name=name, modality=profile.name, level=lvl,
-                    model=model)
+                    model=model, profile=profile)
 
 
 def all_models() -> dict[tuple[str, str], DegradationModel]:

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.transform import resize
 
 from ..errors import ParameterError
 from ..metrics.mtf import FWHM_PER_SIGMA
@@ -78,8 +79,6 @@ def downsample(image: np.ndarray, spacing: Sequence[float], scale: int, *, anti_
     if min(hr.shape) < s:
         raise ParameterError(f"image of shape {np.shape(image)} is too small for scale {s}")
     lr_shape = tuple(n // s for n in hr.shape)
-    from skimage.transform import resize  # imported here: the Snakefile imports this module
-
     lr = resize(hr, lr_shape, order=order, mode="edge", anti_aliasing=anti_aliasing, preserve_range=True)
     return lr, tuple(float(v) * s for v in spacing), hr
 
@@ -94,8 +93,6 @@ def downsample_labels(labels: np.ndarray, scale: int) -> np.ndarray:
 
 def upsample_to(lr: np.ndarray, shape: Sequence[int], order: int = 3) -> np.ndarray:
     """Resize an LR image back onto the HR grid (pixel-area aligned, as :func:`downsample` assumes)."""
-    from skimage.transform import resize
-
     return resize(np.asarray(lr, dtype=np.float64), tuple(shape), order=order, mode="edge", anti_aliasing=False,
                   preserve_range=True)
 

@@ -11,7 +11,8 @@ policy searched with this scorer is judged by the model the study trains.
   so every strategy and training size sees the same encoding.
 * **Network** (:class:`SmallCNN`): three conv-BN-ReLU-maxpool blocks of ``width``, ``2 width``,
   ``4 width`` channels, global average pooling, dropout, a linear layer with two logits.
-* **Training** (:func:`train_classifier`): Adam for a fixed number of gradient **steps** (not
+* **Training** (:func:`train_classifier`, through :func:`mira.nn.fit.fit`; settings
+  :class:`ClassifierSettings`): Adam for a fixed number of gradient **steps** (not
   epochs), so that small and large training sets get the same optimisation budget and learning
   curves measure data, not training length. Each step draws a batch (without replacement within
   a pass over the pool), applies the per-sample augmentation with the explicit numpy generator,
@@ -26,14 +27,13 @@ policy searched with this scorer is judged by the model the study trains.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ParameterError
-from ..seeding import deterministic_torch
+from ..nn.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ class InputEncoder:
         return x[None]
 
     def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return np.stack([self(im) for im in images]) if len(images) else np.zeros((0, 1, self.size, self.size), np.float32)
+        if not len(images):
+            return np.zeros((0, 1, self.size, self.size), np.float32)
+        return np.stack([self(im) for im in images])
 
 
 def small_cnn(width: int = 8, dropout: float = 0.2):
@@ -184,18 +186,23 @@ def small_cnn(width: int = 8, dropout: float = 0.2):
 # training
 
 
-@dataclass
-class TrainSettings:
-    """Optimisation budget and network size of one classifier training run.
+#: Keys of ``evaluate.strategies.training``: the network (``width``, ``dropout``), the loop and the
+#: learning curve's spacing (``eval_every``).
+CLASSIFIER_KEYS: tuple[str, ...] = ("steps", "batch_size", "lr", "weight_decay", "width", "dropout", "eval_every")
+#: Values of keys a library caller leaves out (the workflow fills every key from the schema).
+LIBRARY_DEFAULTS: dict[str, Any] = {"steps": 300, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "width": 8,
+                                    "dropout": 0.2, "eval_every": 50}
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """The classifier of one training run: its network and its loop (a :class:`mira.nn.TrainSettings`).
 
     Attributes
     ----------
-    steps : int
-        Gradient steps (fixed, whatever the training-set size).
-    batch_size : int
-        Images per step.
-    lr, weight_decay : float
-        Adam learning rate and L2 weight decay.
+    loop : TrainSettings
+        One epoch of ``steps`` gradient steps (fixed, whatever the training-set size) of
+        ``batch_size`` images; Adam ``lr`` and L2 ``weight_decay``.
     width : int
         Channels of the first conv layer (doubling per block).
     dropout : float
@@ -204,26 +211,36 @@ class TrainSettings:
         Steps between two points of the recorded learning curve (0: only the end).
     """
 
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
+    loop: TrainSettings
     width: int = 8
     dropout: float = 0.2
     eval_every: int = 50
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or self.width < 1:
-            raise ParameterError("classifier training needs steps >= 1, batch_size >= 2, lr > 0, width >= 1")
+        if self.loop.epochs != 1 or self.steps < 1 or self.batch_size < 2 or self.width < 1 or self.eval_every < 0:
+            raise ParameterError("classifier training needs one epoch of steps >= 1, batch_size >= 2, width >= 1, "
+                                 "eval_every >= 0")
+
+    @property
+    def steps(self) -> int:
+        """Gradient steps of the run."""
+        return self.loop.steps_per_epoch
+
+    @property
+    def batch_size(self) -> int:
+        return self.loop.batch_size
 
     @classmethod
-    def from_mapping(cls, m: dict | None) -> "TrainSettings":
-        m = dict(m or {})
-        known = set(cls.__dataclass_fields__)
-        bad = sorted(set(m) - known)
+    def from_mapping(cls, m: Mapping[str, Any] | None = None) -> "ClassifierSettings":
+        """Settings from keys of :data:`CLASSIFIER_KEYS` (config ``evaluate.strategies.training``)."""
+        given = dict(m or {})
+        bad = sorted(set(given) - set(CLASSIFIER_KEYS))
         if bad:
-            raise ParameterError(f"unknown classifier settings {bad} (known: {sorted(known)})")
-        return cls(**m)
+            raise ParameterError(f"unknown classifier settings {bad} (known: {sorted(CLASSIFIER_KEYS)})")
+        v = {k: given.get(k, LIBRARY_DEFAULTS[k]) for k in CLASSIFIER_KEYS}
+        loop = TrainSettings(epochs=1, steps_per_epoch=int(v["steps"]), batch_size=int(v["batch_size"]), lr=v["lr"],
+                             weight_decay=v["weight_decay"])
+        return cls(loop=loop, width=int(v["width"]), dropout=float(v["dropout"]), eval_every=int(v["eval_every"]))
 
 
 @dataclass
@@ -239,15 +256,18 @@ class TrainedClassifier:
 
 
 def predict_proba(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """``p(lesion)`` for encoded inputs ``x`` of shape ``(n, 1, size, size)``."""
+    """``p(lesion)`` for encoded inputs ``x`` of shape ``(n, 1, size, size)`` (on the network's device)."""
     import torch
 
+    from ..nn.device import model_device
+
+    device = model_device(model)
     model.eval()
     out = []
     with torch.no_grad():
         for k in range(0, len(x), batch):
-            logits = model(torch.from_numpy(np.ascontiguousarray(x[k:k + batch])))
-            out.append(torch.softmax(logits, dim=1)[:, 1].numpy().astype(np.float64))
+            logits = model(torch.from_numpy(np.ascontiguousarray(x[k:k + batch])).to(device))
+            out.append(torch.softmax(logits, dim=1)[:, 1].cpu().numpy().astype(np.float64))
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -259,12 +279,46 @@ def one_hot(labels: Sequence[int]) -> np.ndarray:
     return t
 
 
+def _batches(items, targets, encode, transform, batch_mix, mix_alpha, batch_size: int, seed: int):
+    """``batches(epoch)`` of :func:`mira.nn.fit.fit`: passes over the pool without replacement, augmented,
+    encoded and optionally mixed; endless (the loop takes ``steps`` of them)."""
+    import torch
+
+    from ..augment.mixing import cutmix, mixup
+
+    n = len(items)
+    rng = np.random.default_rng(seed)
+    cache = None if transform is not None else np.stack([encode(it) for it in items])
+    gen = torch.Generator().manual_seed(int(seed) % (2 ** 63))
+
+    def batches(epoch: int):
+        order, pos = rng.permutation(n), 0
+        while True:
+            idx = []
+            while len(idx) < min(batch_size, max(n, 2)):
+                if pos >= n:
+                    order, pos = rng.permutation(n), 0
+                idx.append(int(order[pos]))
+                pos += 1
+            if cache is not None:
+                x = torch.from_numpy(cache[idx])
+            else:
+                x = torch.from_numpy(np.stack([encode(transform(items[i], rng)) for i in idx]))
+            t = torch.from_numpy(targets[idx])
+            if batch_mix is not None:
+                mixed = (mixup if batch_mix == "mixup" else cutmix)(x, t, alpha=mix_alpha, generator=gen)
+                x, t = mixed.inputs, mixed.soft_targets()
+            yield x, t
+
+    return batches
+
+
 def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable[[Any], np.ndarray], *,
-                     seed: int, settings: TrainSettings | None = None,
+                     seed: int, settings: ClassifierSettings | None = None,
                      transform: Callable[[Any, np.random.Generator], Any] | None = None,
                      batch_mix: str | None = None, mix_alpha: float = 1.0,
                      eval_x: np.ndarray | None = None, eval_y: np.ndarray | None = None) -> TrainedClassifier:
-    """Train :func:`small_cnn` on ``items`` (see the module docstring).
+    """Train :func:`small_cnn` on ``items`` with :func:`mira.nn.fit.fit` (see the module docstring).
 
     Parameters
     ----------
@@ -278,8 +332,8 @@ def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable
         Item -> network input.
     seed : int
         Seeds the torch initialisation, the batch order and the augmentation generator.
-    settings : TrainSettings
-        Steps, batch size, learning rate, width.
+    settings : ClassifierSettings
+        Network width and dropout, steps, batch size, learning rate, learning-curve spacing.
     transform : callable, optional
         Per-sample augmentation ``transform(item, rng)``.
     batch_mix : {None, "mixup", "cutmix"}
@@ -287,65 +341,41 @@ def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable
     eval_x, eval_y : ndarray, optional
         Encoded evaluation inputs and labels for the recorded learning curve.
     """
-    import torch
     import torch.nn.functional as F
 
-    from ..augment.mixing import cutmix, mixup
+    from ..nn.fit import fit
 
-    st = settings or TrainSettings()
+    st = settings or ClassifierSettings.from_mapping()
     targets = np.asarray(targets, dtype=np.float32)
     n = len(items)
     if n < 1 or targets.shape != (n, 2):
-        raise ParameterError(f"need >= 1 training item and targets of shape (n, 2); got {n} items, targets {targets.shape}")
+        raise ParameterError(f"need >= 1 training item and targets of shape (n, 2); got {n} items, "
+                             f"targets {targets.shape}")
     if batch_mix not in (None, "mixup", "cutmix"):
         raise ParameterError(f"batch_mix must be None, 'mixup' or 'cutmix', got {batch_mix!r}")
-    rng = np.random.default_rng(seed)
-    cache = None if transform is not None else np.stack([encode(it) for it in items])
-    t0 = time.perf_counter()
     history: list[dict[str, float]] = []
-    with torch.random.fork_rng(devices=[]), deterministic_torch():
-        torch.manual_seed(seed % (2 ** 63))
-        model = small_cnn(st.width, st.dropout)
-        opt = torch.optim.Adam(model.parameters(), lr=st.lr, weight_decay=st.weight_decay)
-        gen = torch.Generator().manual_seed(int(seed) % (2 ** 63))
-        order = rng.permutation(n)
-        pos = 0
-        running = []
-        for step in range(1, st.steps + 1):
-            idx = []
-            while len(idx) < min(st.batch_size, max(n, 2)):
-                if pos >= n:
-                    order, pos = rng.permutation(n), 0
-                idx.append(int(order[pos]))
-                pos += 1
-            if cache is not None:
-                x = torch.from_numpy(cache[idx])
-            else:
-                x = torch.from_numpy(np.stack([encode(transform(items[i], rng)) for i in idx]))
-            t = torch.from_numpy(targets[idx])
-            if batch_mix == "mixup":
-                t = mixup(x, t, alpha=mix_alpha, generator=gen)
-                x, t = t.inputs, t.soft_targets()
-            elif batch_mix == "cutmix":
-                t = cutmix(x, t, alpha=mix_alpha, generator=gen)
-                x, t = t.inputs, t.soft_targets()
-            model.train()
-            opt.zero_grad()
-            loss = -(t * F.log_softmax(model(x), dim=1)).sum(dim=1).mean()
-            loss.backward()
-            opt.step()
-            running.append(float(loss.detach()))
-            if (st.eval_every and step % st.eval_every == 0) or step == st.steps:
-                rec = {"step": step, "train_loss": float(np.mean(running))}
-                running = []
-                if eval_x is not None and eval_y is not None and len(eval_x):
-                    p = predict_proba(model, eval_x)
-                    rec.update(eval_accuracy=accuracy_score(eval_y, p), eval_auc=auc_score(eval_y, p),
-                               eval_log_loss=log_loss(eval_y, p))
-                history.append(rec)
-    model.eval()
-    return TrainedClassifier(model=model, history=history, wall_s=time.perf_counter() - t0)
+    running: list[float] = []
+
+    def on_step(model, step: int, loss: float) -> None:
+        running.append(loss)
+        if (st.eval_every and step % st.eval_every == 0) or step == st.steps:
+            rec = {"step": step, "train_loss": float(np.mean(running))}
+            running.clear()
+            if eval_x is not None and eval_y is not None and len(eval_x):
+                p = predict_proba(model, eval_x)
+                rec.update(eval_accuracy=accuracy_score(eval_y, p), eval_auc=auc_score(eval_y, p),
+                           eval_log_loss=log_loss(eval_y, p))
+            history.append(rec)
+
+    def loss(model, batch):
+        x, t = batch
+        return -(t * F.log_softmax(model(x), dim=1)).sum(dim=1).mean()
+
+    batches = _batches(items, targets, encode, transform, batch_mix, mix_alpha, st.batch_size, seed)
+    res = fit(lambda: small_cnn(st.width, st.dropout), batches, st.loop.replace(seed=seed % (2 ** 63)), loss=loss,
+              on_step=on_step)
+    return TrainedClassifier(model=res.model, history=history, wall_s=res.wall_time_s)
 
 
-__all__ = ["auc_score", "accuracy_score", "log_loss", "bootstrap_ci", "InputEncoder", "small_cnn", "TrainSettings",
+__all__ = ["auc_score", "accuracy_score", "log_loss", "bootstrap_ci", "InputEncoder", "small_cnn", "ClassifierSettings",
            "TrainedClassifier", "train_classifier", "predict_proba", "one_hot"]

@@ -31,7 +31,7 @@ from scipy import ndimage as ndi
 
 from ..atomic import atomic_path
 from ..errors import InputError, ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, as_profile, get_profile
 from ..seeding import rng_for
 
 PathLike = Union[str, os.PathLike]
@@ -56,7 +56,8 @@ def crop(image: np.ndarray, centre: Sequence[int], side: int, fill: float) -> np
     return out
 
 
-def lesion_site(label: np.ndarray, lesions: Sequence[int], rng: np.random.Generator) -> tuple[tuple[int, int], int] | None:
+def lesion_site(label: np.ndarray, lesions: Sequence[int],
+                rng: np.random.Generator) -> tuple[tuple[int, int], int] | None:
     """``(centre, host label)`` of one randomly chosen lesion component, or None if there is none."""
     mask = np.isin(label, lesions)
     comps, n = ndi.label(mask)
@@ -93,8 +94,8 @@ def organ_site(label: np.ndarray, host: int, fallback: Sequence[int], rng: np.ra
 class PatchSpec:
     """Patch geometry: ``side`` pixels seen by the classifier, stored with ``margin`` = round(side x (context - 1))."""
 
-    side: int = 16
-    context: float = 1.5
+    side: int
+    context: float
 
     def __post_init__(self):
         if self.side < 8 or self.context < 1.0:
@@ -106,17 +107,22 @@ class PatchSpec:
 
 
 def extract_patches(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], classes: Sequence[int],
-                    legend: dict[int, str], modality: str, rng: np.random.Generator,
-                    spec: PatchSpec = PatchSpec()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    legend: dict[int, str], profile: ModalityProfile | str, rng: np.random.Generator,
+                    spec: PatchSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One patch per case (module docstring). Returns ``(patches, label_patches, kept_classes)``.
+
+    ``profile`` (the resolved modality profile) gives the fill value outside the image
+    (``profile.fill_value``: -1000 HU air for CT); a modality name means the built-in profile.
 
     Positive cases whose label map shows no lesion are skipped. Negative cases take their host organ
     from the positives in turn (cycling), so the organ mix matches.
     """
+    prof = as_profile(profile)
+    modality = prof.name
     les = lesion_values(legend)
     if not les:
         raise InputError(f"{modality}: the legend {legend} names no lesion label")
-    fill = float(get_profile(modality).fill_value)
+    fill = float(prof.fill_value)
     side, offset = spec.stored, spec.side // 4
     pos_sites: list[tuple[int, tuple[int, int], int]] = []
     hosts: list[int] = []
@@ -149,12 +155,75 @@ def extract_patches(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], 
     return np.stack(patches), np.stack(lab_patches), np.asarray(out_cls, np.uint8)
 
 
-def make_cohort(out_npz: PathLike, *, modality: str, seed: int, pool_per_class: int, eval_per_class: int,
-                image_size: int = 128, patch: PatchSpec = PatchSpec(), synthesize: Callable[..., Any] | None = None,
-                max_tries: int = 4) -> dict[str, int]:
+@dataclass(frozen=True)
+class CohortDesign:
+    """Size of the strategy study's cohort (config ``evaluate.strategies``).
+
+    Attributes
+    ----------
+    pool_per_class : int
+        Training-pool patches per class (the training subsets are drawn from it).
+    eval_per_class : int
+        Held-out evaluation patches per class.
+    image_size : int
+        Side of the synthesised phantoms, pixels.
+    patch : PatchSpec
+        Side of the classified region and its stored margin (``patch_size``, ``patch_context``).
+    """
+
+    pool_per_class: int
+    eval_per_class: int
+    image_size: int
+    patch: PatchSpec
+
+    def __post_init__(self):
+        if self.pool_per_class < 1 or self.eval_per_class < 1:
+            raise ParameterError("the strategy cohort needs pool_per_class >= 1 and eval_per_class >= 1")
+
+    @classmethod
+    def from_settings(cls, strategies: Any) -> CohortDesign:
+        """The design of the ``evaluate.strategies`` settings section."""
+        return cls(pool_per_class=int(strategies.pool_per_class), eval_per_class=int(strategies.eval_per_class),
+                   image_size=int(strategies.image_size),
+                   patch=PatchSpec(int(strategies.patch_size), float(strategies.patch_context)))
+
+
+def _synthesise_part(modality: str, name: str, want: int, seed: int, image_size: int, synthesize: Callable[..., Any],
+                     max_tries: int) -> tuple[list, list, list, tuple, dict]:
+    """Phantoms of one cohort part until each class has ``want`` (a few extra positives): images, labels,
+    classes, spacing and legend."""
+    have = {0: 0, 1: 0}
+    imgs, labs, cls = [], [], []
+    spacing, legend = None, {}
+    i = 0
+    # a few extra positives: one without a visible lesion in its label map is dropped
+    target = {0: want, 1: want + max(1, want // 8)}
+    while have[0] < target[0] or have[1] < target[1]:
+        if i >= max_tries * 2 * (want + 1):
+            raise InputError(f"{modality}: could not synthesise {want} cases per class for the strategy cohort "
+                             f"({have} after {i} draws)")
+        need = [c for c in (1, 0) if have[c] < target[c]]
+        lesion = bool(need[i % len(need)])
+        case = synthesize(modality, rng_for(seed, "strategy", modality, name, i), ndim=2, size=image_size,
+                          lesion=lesion)
+        i += 1
+        c = int(case.class_label)
+        if c not in (0, 1) or have[c] >= target[c]:
+            continue
+        have[c] += 1
+        imgs.append(np.asarray(case.image, np.float32))
+        labs.append(np.asarray(case.label, np.uint8))
+        cls.append(c)
+        spacing = tuple(float(s) for s in case.spacing)
+        legend = {int(k): str(v) for k, v in case.legend.items()}
+    return imgs, labs, cls, spacing, legend
+
+
+def make_cohort(out_npz: PathLike, profile: ModalityProfile, design: CohortDesign, *, seed: int,
+                synthesize: Callable[..., Any] | None = None, max_tries: int = 4) -> dict[str, int]:
     """Synthesise the strategy study's cohort and save its patches as one ``.npz`` (atomically).
 
-    Phantoms: :func:`mira.synthesis.synthesize_case` at ``image_size`` pixels, generator
+    Phantoms: :func:`mira.synthesis.synthesize_case` at ``design.image_size`` pixels, generator
     ``rng_for(seed, "strategy", modality, part, i)`` (part ``train`` for the training pool, ``eval``
     for the evaluation set), until each class has the wanted count. Arrays in the file: ``images``
     (float32 patches, native units), ``labels`` (uint8 label patches), ``classes`` (0/1), ``part``
@@ -163,42 +232,30 @@ def make_cohort(out_npz: PathLike, *, modality: str, seed: int, pool_per_class: 
 
     Parameters
     ----------
+    out_npz : path
+        The cohort file to write.
+    profile : ModalityProfile
+        The resolved modality profile (``Settings.profile(m)``; its ``fill_value`` pads patches cut
+        near the border).
+    design : CohortDesign
+        Pool and evaluation sizes per class, phantom size and patch geometry.
+    seed : int
+        The study seed.
     synthesize : callable, optional
         ``synthesize(modality, rng, ndim=2, size=image_size, lesion=bool)`` returning an object with
         ``image``, ``label``, ``spacing``, ``legend``, ``class_label``; default
         :func:`mira.synthesis.synthesize_case`.
     """
-    if pool_per_class < 1 or eval_per_class < 1:
-        raise ParameterError("the strategy cohort needs pool_per_class >= 1 and eval_per_class >= 1")
+    prof = as_profile(profile)
+    modality, patch = prof.name, design.patch
     if synthesize is None:
         from ..synthesis import synthesize_case as synthesize
     out = {k: [] for k in ("images", "labels", "classes", "part")}
     spacing, legend = None, {}
-    for part, (name, want) in enumerate((("train", pool_per_class), ("eval", eval_per_class))):
-        have = {0: 0, 1: 0}
-        imgs, labs, cls = [], [], []
-        i = 0
-        # a few extra positives: one without a visible lesion in its label map is dropped
-        target = {0: want, 1: want + max(1, want // 8)}
-        while have[0] < target[0] or have[1] < target[1]:
-            if i >= max_tries * 2 * (want + 1):
-                raise InputError(f"{modality}: could not synthesise {want} cases per class for the strategy cohort "
-                                 f"({have} after {i} draws)")
-            need = [c for c in (1, 0) if have[c] < target[c]]
-            lesion = bool(need[i % len(need)])
-            case = synthesize(modality, rng_for(seed, "strategy", modality, name, i), ndim=2, size=image_size,
-                              lesion=lesion)
-            i += 1
-            c = int(case.class_label)
-            if c not in (0, 1) or have[c] >= target[c]:
-                continue
-            have[c] += 1
-            imgs.append(np.asarray(case.image, np.float32))
-            labs.append(np.asarray(case.label, np.uint8))
-            cls.append(c)
-            spacing = tuple(float(s) for s in case.spacing)
-            legend = {int(k): str(v) for k, v in case.legend.items()}
-        p, lp, pc = extract_patches(imgs, labs, cls, legend, modality, rng_for(seed, "strategy-patch", modality, name),
+    for part, (name, want) in enumerate((("train", design.pool_per_class), ("eval", design.eval_per_class))):
+        imgs, labs, cls, spacing, legend = _synthesise_part(modality, name, want, seed, design.image_size, synthesize,
+                                                            max_tries)
+        p, lp, pc = extract_patches(imgs, labs, cls, legend, prof, rng_for(seed, "strategy-patch", modality, name),
                                     patch)
         for c in (0, 1):  # keep exactly `want` per class
             idx = np.flatnonzero(pc == c)
@@ -213,12 +270,16 @@ def make_cohort(out_npz: PathLike, *, modality: str, seed: int, pool_per_class: 
     with atomic_path(out_npz) as tmp:
         np.savez_compressed(tmp, **arrays, spacing=np.array(spacing, np.float64), legend=np.array(json.dumps(legend)),
                             modality=np.array(modality), side=np.array(patch.side))
-    return {"pool": 2 * pool_per_class, "eval": 2 * eval_per_class, "stored": patch.stored, "side": patch.side}
+    return {"pool": 2 * design.pool_per_class, "eval": 2 * design.eval_per_class, "stored": patch.stored,
+            "side": patch.side}
 
 
 @dataclass
 class Cohort:
-    """The loaded cohort: training pool and evaluation patches as :class:`mira.augment.Sample`, and labels."""
+    """The loaded cohort: training pool and evaluation patches as :class:`mira.augment.Sample`, and labels.
+
+    ``profile`` is the resolved modality profile the study runs with (augmentation limits, fill value).
+    """
 
     modality: str
     pool: list
@@ -228,10 +289,15 @@ class Cohort:
     spacing: tuple[float, ...]
     side: int
     legend: dict[int, str]
+    profile: ModalityProfile | None = None
 
 
-def load_cohort(path: PathLike, modality: str | None = None) -> Cohort:
-    """Read a cohort written by :func:`make_cohort`."""
+def load_cohort(path: PathLike, profile: ModalityProfile | str | None = None) -> Cohort:
+    """Read a cohort written by :func:`make_cohort`.
+
+    ``profile``: the resolved profile of the expected modality (``Settings.profile(m)``), kept as
+    :attr:`Cohort.profile`; a name checks the modality only and keeps the built-in profile.
+    """
     from ..augment import Sample
 
     p = Path(path)
@@ -246,18 +312,23 @@ def load_cohort(path: PathLike, modality: str | None = None) -> Cohort:
             mod, side = str(z["modality"]), int(z["side"])
     except (KeyError, ValueError, OSError) as exc:
         raise InputError(f"{p}: not a strategy cohort file ({exc})") from None
-    if modality is not None and modality != mod:
-        raise InputError(f"{p}: cohort of modality {mod!r}, expected {modality!r}")
+    prof = as_profile(profile) if profile is not None else get_profile(mod)
+    if prof.name != mod:
+        raise InputError(f"{p}: cohort of modality {mod!r}, expected {prof.name!r}")
     samples = [Sample(image=images[i], label=labels[i], spacing=spacing, modality=mod, legend=legend,
                       meta={"case_id": f"{mod}_strategy_{i:04d}", "class_label": int(classes[i])})
                for i in range(len(images))]
     tr, ev = np.flatnonzero(part == 0), np.flatnonzero(part == 1)
     return Cohort(mod, [samples[i] for i in tr], classes[tr], [samples[i] for i in ev], classes[ev], spacing, side,
-                  legend)
+                  legend, prof)
 
 
-def samples_to_patches(samples: Sequence[Any], rng: np.random.Generator, spec: PatchSpec = PatchSpec()) -> list:
-    """Cut one patch per labelled sample (policy-search train/val samples) as new samples with ``class_label``."""
+def samples_to_patches(samples: Sequence[Any], rng: np.random.Generator, spec: PatchSpec,
+                       profile: ModalityProfile | None = None) -> list:
+    """Cut one patch per labelled sample (policy-search train/val samples) as new samples with ``class_label``.
+
+    ``profile``: the resolved profile of the samples' modality (fill value); default: the built-in one.
+    """
     from ..augment import Sample
 
     if not samples:
@@ -268,11 +339,12 @@ def samples_to_patches(samples: Sequence[Any], rng: np.random.Generator, spec: P
     if any(lab is None for lab in labs):
         raise InputError("patch extraction needs label maps")
     cls = [int(s.meta.get("class_label", -1)) for s in samples]
-    p, lp, pc = extract_patches(imgs, labs, cls, dict(s0.legend), s0.modality, rng, spec)
+    p, lp, pc = extract_patches(imgs, labs, cls, dict(s0.legend), profile if profile is not None else s0.modality,
+                                rng, spec)
     spacing = tuple(s0.spacing[-2:]) if s0.spacing else None
     return [Sample(image=p[i], label=lp[i], spacing=spacing, modality=s0.modality, legend=dict(s0.legend),
                    meta={"class_label": int(pc[i])}) for i in range(len(p))]
 
 
 __all__ = ["LESION_WORDS", "lesion_values", "crop", "lesion_site", "organ_site", "PatchSpec", "extract_patches",
-           "make_cohort", "Cohort", "load_cohort", "samples_to_patches"]
+           "CohortDesign", "make_cohort", "Cohort", "load_cohort", "samples_to_patches"]

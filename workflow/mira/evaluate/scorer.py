@@ -1,10 +1,13 @@
 """The strategy study's classifier as a policy-search scorer (``augment.policy.scorer: classifier``).
 
-Importing this module registers the scorer factory ``"classifier"`` with
-:func:`mira.augment.policy.register_scorer`. The scorer cuts one lesion / no-lesion patch per
-training and validation phantom (:func:`mira.evaluate.cohort.samples_to_patches`, as the strategy
-study does), trains :func:`mira.evaluate.classifier.small_cnn` on policy-augmented training patches
-with the study's training loop, and returns minus the validation log-loss (a proper scoring rule:
+:data:`SCORERS` maps the name ``"classifier"`` to :class:`ClassifierScorer`; the study layer merges
+it with the built-in scorers (:data:`mira.augment.scorers.SCORERS`) and builds the one the config
+names with :func:`mira.augment.scorers.make_scorer` (nothing is registered on import).
+
+The scorer cuts one lesion / no-lesion patch per training and validation phantom
+(:func:`mira.evaluate.cohort.samples_to_patches`, as the strategy study does), trains
+:func:`mira.evaluate.classifier.small_cnn` on policy-augmented training patches with the study's
+training loop, and returns minus the validation log-loss (a proper scoring rule:
 continuous, unlike accuracy on a handful of validation cases) together with accuracy and AUC,
 averaged over ``repeats`` training seeds.
 
@@ -13,17 +16,16 @@ Signature (the augment stage's contract): ``scorer(policy, train, val, rng) -> {
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..augment.policy import register_scorer, tissue_window
+from ..augment.policy import tissue_window
 from ..errors import ParameterError
-from .classifier import InputEncoder, TrainSettings, accuracy_score, auc_score, log_loss, one_hot, train_classifier
+from .classifier import ClassifierSettings, InputEncoder, accuracy_score, auc_score, log_loss, one_hot, train_classifier
 from .cohort import PatchSpec, samples_to_patches
 
 
-@register_scorer("classifier")
 class ClassifierScorer:
     """Policy scorer backed by the strategy study's classifier (module docstring).
 
@@ -33,7 +35,7 @@ class ClassifierScorer:
         Side of the classifier's field of view, pixels (the study's ``patch_size``).
     patch_context : float
         Stored patch side / field of view (margin for spatial augmentations).
-    steps, batch_size, lr, width : training settings (:class:`~mira.evaluate.classifier.TrainSettings`).
+    steps, batch_size, lr, width : training settings (:class:`~mira.evaluate.classifier.ClassifierSettings`).
     repeats : int
         Training seeds averaged per policy.
     """
@@ -43,8 +45,8 @@ class ClassifierScorer:
         if int(repeats) < 1:
             raise ParameterError("the classifier scorer needs repeats >= 1")
         self.spec = PatchSpec(int(patch_size), float(patch_context))
-        self.settings = TrainSettings(steps=int(steps), batch_size=int(batch_size), lr=float(lr), width=int(width),
-                                      eval_every=0)
+        self.settings = ClassifierSettings.from_mapping({"steps": int(steps), "batch_size": int(batch_size),
+                                                         "lr": float(lr), "width": int(width), "eval_every": 0})
         self.repeats = int(repeats)
         self._cache: dict[int, Any] = {}
 
@@ -79,4 +81,7 @@ class ClassifierScorer:
                 "val_auc": float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")}
 
 
-__all__ = ["ClassifierScorer"]
+#: The scorers of this stage by name (config ``augment.policy.scorer``).
+SCORERS: dict[str, Callable[..., Any]] = {"classifier": ClassifierScorer}
+
+__all__ = ["ClassifierScorer", "SCORERS"]

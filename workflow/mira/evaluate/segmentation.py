@@ -9,12 +9,14 @@ the Dice of its output is closer to the Dice on clean images than the Dice of th
   of two 3x3 conv-BN-ReLU layers (``width``, ``2 width``, ... channels), max-pool down, bilinear
   up-sampling and skip concatenation, a 1x1 head with one logit per label value. Inputs whose
   size is not a multiple of ``2**levels`` are padded (edge values) and the output cropped.
-* **Input**: the modality's fixed metric window mapped to 0..1 (CT -1000..1000 HU), clipped to
-  -0.5..1.5, the same scale the restoration networks use.
-* **Training** (:func:`train_unet`): cross-entropy plus soft Dice (mean over the label values
-  present in the batch), Adam, whole images, ``epochs`` passes (or ``time_budget_s``), random
-  horizontal flips of image and label (``flip: true``). Validation Dice (mean over labels present)
-  per epoch; the weights of the best validation epoch are kept.
+* **Input**: the metric window of the modality's profile mapped to 0..1 (CT -1000..1000 HU by
+  default), clipped to -0.5..1.5, the same scale the restoration networks use. The caller passes
+  the resolved profile (with the config's ``profiles:`` overrides).
+* **Training** (:func:`train_unet`, through :func:`mira.nn.fit.fit`): cross-entropy plus soft Dice
+  (mean over the label values present in the batch), Adam, whole images, ``epochs`` passes (or
+  until ``time_budget_s``, checked after each epoch), random horizontal flips of image and label
+  (``flip: true``). Validation Dice (mean over labels present) per epoch; the weights of the best
+  validation epoch are kept. The network runs on the GPU when torch sees one.
 * **Dice** (:func:`dice_per_label`): ``2 |P & R| / (|P| + |R|)`` per label value; NaN when the
   label is absent from both prediction and reference (left out of means), 0 when it is in only one.
 
@@ -25,12 +27,10 @@ segmentation. MICCAI, LNCS 9351:234-241.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
@@ -38,8 +38,8 @@ import numpy as np
 
 from ..atomic import atomic_path, write_text, write_torch
 from ..errors import InputError, ParameterError
-from ..modalities import get_profile
-from ..seeding import deterministic_torch
+from ..modalities import ModalityProfile, require_profile
+from ..nn.settings import TrainSettings
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ def build_unet(n_classes: int, width: int = 16, levels: int = 3):
     import torch.nn.functional as F
 
     if n_classes < 2 or width < 1 or not 1 <= levels <= 5:
-        raise ParameterError(f"U-Net needs n_classes >= 2, width >= 1, 1 <= levels <= 5 (got {n_classes}, {width}, {levels})")
+        raise ParameterError("U-Net needs n_classes >= 2, width >= 1, 1 <= levels <= 5 "
+                             f"(got {n_classes}, {width}, {levels})")
 
     class UNet(nn.Module):
         def __init__(self):
@@ -119,9 +120,9 @@ def build_unet(n_classes: int, width: int = 16, levels: int = 3):
     return UNet()
 
 
-def to_unit(image: np.ndarray, modality: str) -> np.ndarray:
-    """Native units -> the network's input scale (metric window to 0..1, clipped to -0.5..1.5)."""
-    lo, hi = get_profile(modality).metric_window
+def to_unit(image: np.ndarray, profile: ModalityProfile) -> np.ndarray:
+    """Native units -> the network's input scale (the profile's metric window to 0..1, clipped to -0.5..1.5)."""
+    lo, hi = require_profile(profile, "to_unit").metric_window
     return np.clip((np.asarray(image, np.float32) - lo) / (hi - lo), -0.5, 1.5).astype(np.float32)
 
 
@@ -134,33 +135,30 @@ def _pad(x: np.ndarray, mult: int) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# training and inference
+# settings, training and inference
+
+#: Keys of ``evaluate.segmentation`` that set the network and its training, in the sidecar's order.
+SEGMENTATION_KEYS: tuple[str, ...] = ("width", "levels", "epochs", "batch_size", "lr", "time_budget_s", "flip")
+#: Values of keys a library caller leaves out (the workflow fills every key from the schema).
+LIBRARY_DEFAULTS: dict[str, Any] = {"width": 16, "levels": 3, "epochs": 40, "batch_size": 4, "lr": 2e-3,
+                                    "time_budget_s": 0.0, "flip": True}
 
 
-@dataclass
-class UNetSettings:
-    """Training settings of the task study's U-Net (config ``evaluate.segmentation``)."""
+def unet_settings(m: Mapping[str, Any] | None = None) -> tuple[TrainSettings, dict[str, Any]]:
+    """The loop settings and the full record (:data:`SEGMENTATION_KEYS`) of an ``evaluate.segmentation`` mapping.
 
-    width: int = 16
-    levels: int = 3
-    epochs: int = 40
-    batch_size: int = 4
-    lr: float = 2e-3
-    time_budget_s: float = 0.0
-    flip: bool = True
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.time_budget_s < 0:
-            raise ParameterError("U-Net training needs epochs >= 1, batch_size >= 1, lr > 0, time_budget_s >= 0")
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> "UNetSettings":
-        m = dict(m or {})
-        known = set(cls.__dataclass_fields__)
-        bad = sorted(set(m) - known)
-        if bad:
-            raise ParameterError(f"unknown U-Net settings {bad} (known: {sorted(known)})")
-        return cls(**m)
+    The loop: ``epochs``, ``batch_size``, ``lr`` and the wall-clock ``time_budget_s`` checked after
+    each epoch (epochs are always whole). The record's ``width``, ``levels`` and ``flip`` set the
+    network and the augmentation.
+    """
+    given = dict(m or {})
+    bad = sorted(set(given) - set(SEGMENTATION_KEYS))
+    if bad:
+        raise ParameterError(f"unknown U-Net settings {bad} (known: {sorted(SEGMENTATION_KEYS)})")
+    rec = {k: given.get(k, LIBRARY_DEFAULTS[k]) for k in SEGMENTATION_KEYS}
+    loop = TrainSettings(epochs=rec["epochs"], batch_size=rec["batch_size"], lr=rec["lr"],
+                         budget_s=rec["time_budget_s"], budget_check="epoch", budget_clock="wall")
+    return loop, rec
 
 
 @dataclass
@@ -186,15 +184,18 @@ def _soft_dice_loss(logits, target, n_classes: int):
     den = prob.sum(dims) + onehot.sum(dims)
     present = onehot.sum(dims) > 0
     dice = (2 * inter + 1e-5) / (den + 1e-5)
-    return 1.0 - dice[present].mean() if present.any() else torch.zeros((), dtype=logits.dtype)
+    return 1.0 - dice[present].mean() if present.any() else torch.zeros((), dtype=logits.dtype, device=logits.device)
 
 
-def predict_labels(model, images: Sequence[np.ndarray], modality: str, levels: int | None = None,
+def predict_labels(model, images: Sequence[np.ndarray], profile: ModalityProfile, levels: int | None = None,
                    batch: int = 8) -> list[np.ndarray]:
-    """Label maps (argmax) of 2D images in native units (3D: slice by slice)."""
+    """Label maps (argmax) of 2D images in native units (3D: slice by slice), on the network's device."""
     import torch
 
+    from ..nn.device import model_device
+
     mult = 2 ** int(levels if levels is not None else getattr(model, "levels", 3))
+    device = model_device(model)
     model.eval()
     out: list[np.ndarray] = []
     with torch.no_grad():
@@ -203,97 +204,96 @@ def predict_labels(model, images: Sequence[np.ndarray], modality: str, levels: i
             slices = [arr] if arr.ndim == 2 else list(arr)
             preds = []
             for k in range(0, len(slices), batch):
-                chunk = np.stack([to_unit(s, modality) for s in slices[k:k + batch]])[:, None]
+                chunk = np.stack([to_unit(s, profile) for s in slices[k:k + batch]])[:, None]
                 x, (h, w) = _pad(chunk, mult)
-                logits = model(torch.from_numpy(np.ascontiguousarray(x)))
-                preds.append(logits.argmax(1).numpy()[:, :h, :w].astype(np.uint8))
+                logits = model(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+                preds.append(logits.argmax(1).cpu().numpy()[:, :h, :w].astype(np.uint8))
             p = np.concatenate(preds)
             out.append(p[0] if arr.ndim == 2 else p)
     return out
 
 
-def train_unet(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], modality: str, *, n_classes: int,
-               seed: int, settings: UNetSettings | None = None, val_images: Sequence[np.ndarray] = (),
+def _flip_batches(x_all: np.ndarray, y_all: np.ndarray, batch_size: int, flip: bool, rng: np.random.Generator):
+    """``batches(epoch)`` of :func:`mira.nn.fit.fit`: a permutation per epoch, random left-right flips."""
+    def batches(epoch: int):
+        order = rng.permutation(len(x_all))
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            xb, yb = x_all[idx].copy(), y_all[idx].copy()
+            if flip:
+                fl = rng.random(len(idx)) < 0.5
+                xb[fl], yb[fl] = xb[fl][..., ::-1], yb[fl][..., ::-1]
+            yield np.ascontiguousarray(xb), np.ascontiguousarray(yb)
+
+    return batches
+
+
+def train_unet(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], profile: ModalityProfile, *,
+               n_classes: int, seed: int, settings: TrainSettings | None = None, width: int = 16, levels: int = 3,
+               flip: bool = True, val_images: Sequence[np.ndarray] = (),
                val_labels: Sequence[np.ndarray] = ()) -> TrainedUNet:
-    """Train the U-Net on 2D images (native units) and label maps (module docstring)."""
-    import torch
+    """Train the U-Net on 2D images (native units) and label maps (module docstring).
+
+    ``settings`` is the loop (:func:`unet_settings`; default: 40 epochs of batches of 4, lr 2e-3);
+    ``seed`` seeds the initialisation, the batch order and the flips. ``width``, ``levels``: the
+    network; ``flip``: random left-right flips.
+    """
     import torch.nn.functional as F
 
-    st = settings or UNetSettings()
+    from ..nn.fit import fit
+
+    st = (settings or unet_settings()[0]).replace(seed=int(seed) % (2 ** 63), deterministic=True)
     if not len(images) or len(images) != len(labels):
         raise ParameterError(f"need as many label maps as images (got {len(images)} and {len(labels)})")
     shapes = {np.asarray(i).shape for i in images}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ParameterError(f"U-Net training takes 2D images of one shape, got {sorted(shapes)}")
-    mult = 2 ** st.levels
-    x_all, (h, w) = _pad(np.stack([to_unit(i, modality) for i in images])[:, None], mult)
+    mult = 2 ** int(levels)
+    x_all, _ = _pad(np.stack([to_unit(i, profile) for i in images])[:, None], mult)
     y_all, _ = _pad(np.stack([np.asarray(lab, np.int64) for lab in labels]), mult)
     if int(y_all.max()) >= n_classes:
         raise ParameterError(f"label value {int(y_all.max())} >= n_classes {n_classes}")
-    rng = np.random.default_rng(seed)
-    res = TrainedUNet(model=None, n_classes=n_classes)
-    t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), deterministic_torch():
-        torch.manual_seed(int(seed) % (2 ** 63))
-        model = build_unet(n_classes, st.width, st.levels)
-        model.levels = st.levels
-        opt = torch.optim.Adam(model.parameters(), lr=st.lr)
-        best_state, best = None, -1.0
-        for epoch in range(1, st.epochs + 1):
-            model.train()
-            order = rng.permutation(len(x_all))
-            losses = []
-            for k in range(0, len(order), st.batch_size):
-                idx = order[k:k + st.batch_size]
-                xb, yb = x_all[idx].copy(), y_all[idx].copy()
-                if st.flip:
-                    flip = rng.random(len(idx)) < 0.5
-                    xb[flip], yb[flip] = xb[flip][..., ::-1], yb[flip][..., ::-1]
-                xt, yt = torch.from_numpy(np.ascontiguousarray(xb)), torch.from_numpy(np.ascontiguousarray(yb))
-                opt.zero_grad()
-                logits = model(xt)
-                loss = F.cross_entropy(logits, yt) + _soft_dice_loss(logits, yt, n_classes)
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "elapsed_s": time.perf_counter() - t0}
-            if len(val_images):
-                preds = predict_labels(model, val_images, modality, st.levels)
-                row["val_dice"] = float(np.nanmean([mean_dice(p, np.asarray(r)) for p, r in zip(preds, val_labels)]))
-                if row["val_dice"] > best:
-                    best, best_state, res.best_epoch = row["val_dice"], copy.deepcopy(model.state_dict()), epoch
-            res.history.append(row)
-            log.info("U-Net %s epoch %d: loss %.4f%s", modality, epoch, row["train_loss"],
-                     f", val Dice {row['val_dice']:.3f}" if "val_dice" in row else "")
-            res.epochs_run = epoch
-            if st.time_budget_s and time.perf_counter() - t0 >= st.time_budget_s:
-                res.stopped_by = "time_budget"
-                break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-            res.best_val_dice = best
-        else:
-            res.best_epoch = res.epochs_run
-    model.eval()
-    res.model = model
-    res.wall_s = time.perf_counter() - t0
-    return res
+
+    def loss(model, batch):
+        xt, yt = batch
+        logits = model(xt)
+        return F.cross_entropy(logits, yt) + _soft_dice_loss(logits, yt, n_classes)
+
+    def validate(model, epoch: int) -> float:
+        preds = predict_labels(model, val_images, profile, levels)
+        return float(np.nanmean([mean_dice(p, np.asarray(r)) for p, r in zip(preds, val_labels)]))
+
+    fr = fit(lambda: build_unet(n_classes, width, levels), _flip_batches(x_all, y_all, st.batch_size, flip,
+                                                                         np.random.default_rng(seed)),
+             st, loss=loss, validate=validate if len(val_images) else None, score_name="val Dice", logger=log,
+             label=f"U-Net {profile.name} ")
+    history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], "elapsed_s": r["elapsed_s"],
+                **({"val_dice": r["score"]} if r["score"] is not None else {})} for r in fr.history]
+    found = len(val_images) and np.isfinite(fr.best_score)
+    return TrainedUNet(model=fr.model, n_classes=n_classes, history=history, best_epoch=fr.best_epoch,
+                       best_val_dice=fr.best_score if found else float("nan"), epochs_run=fr.epochs,
+                       wall_s=fr.wall_time_s, stopped_by="time_budget" if fr.stopped_by == "budget" else "epochs")
 
 
 # ------------------------------------------------------------------------------------------------
 # the rule's entry point and checkpoint I/O
 
 
-def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, modality: str, seed: int, out_model: PathLike,
-                       out_sidecar: PathLike, out_history: PathLike,
-                       settings: Mapping[str, Any] | UNetSettings | None = None) -> dict[str, Any]:
-    """Train the U-Net on a dataset folder's images and label maps; write weights, sidecar and history."""
+def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, profile: ModalityProfile, seed: int,
+                       out_model: PathLike, out_sidecar: PathLike, out_history: PathLike,
+                       settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train the U-Net on a dataset folder's images and label maps; write weights, sidecar and history.
+
+    ``profile`` is the resolved profile of the folders' modality (input window); ``settings`` the
+    keys of :data:`SEGMENTATION_KEYS` (config ``evaluate.segmentation``).
+    """
     import pandas as pd
 
     from ..dataset import Dataset
     from ..seeding import derive_seed
 
-    st = settings if isinstance(settings, UNetSettings) else UNetSettings.from_mapping(settings)
+    modality = require_profile(profile, "train_segmentation").name
+    loop, rec = unet_settings(settings)
     tr, va = Dataset(train_dir), Dataset(val_dir)
     cases = [c for c in tr if c.label is not None]
     vcases = [c for c in va if c.label is not None]
@@ -303,17 +303,18 @@ def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, modality: str,
         raise InputError(f"{train_dir}: the task study's U-Net trains on 2D images")
     legend = {**tr.legend, **va.legend}
     n_classes = int(max([max(legend, default=0)] + [int(c.label.max()) for c in cases])) + 1
-    if st.flip and any(w in str(n).lower() for n in legend.values() for w in ("left", "right")):
-        st = UNetSettings(**{**asdict(st), "flip": False})  # a flip would swap left/right structures
+    if rec["flip"] and any(w in str(n).lower() for n in legend.values() for w in ("left", "right")):
+        rec["flip"] = False  # a flip would swap left/right structures
     tseed = derive_seed(seed, "evaluate-unet", modality)
-    res = train_unet([c.image for c in cases], [c.label for c in cases], modality, n_classes=n_classes, seed=tseed,
-                     settings=st, val_images=[c.image for c in vcases], val_labels=[c.label for c in vcases])
-    write_torch(out_model, res.model.state_dict())
+    res = train_unet([c.image for c in cases], [c.label for c in cases], profile, n_classes=n_classes, seed=tseed,
+                     settings=loop, width=rec["width"], levels=rec["levels"], flip=rec["flip"],
+                     val_images=[c.image for c in vcases], val_labels=[c.label for c in vcases])
+    write_torch(out_model, res.model.cpu().state_dict())
     sidecar = {
         "architecture": "unet", "reference": "Ronneberger et al. 2015 (scaled down)", "modality": modality,
-        "params": {"n_classes": n_classes, "width": st.width, "levels": st.levels},
+        "params": {"n_classes": n_classes, "width": rec["width"], "levels": rec["levels"]},
         "legend": {str(k): v for k, v in sorted(legend.items())}, "input": "metric window -> 0..1, clipped -0.5..1.5",
-        "settings": asdict(st), "seed": int(tseed),
+        "settings": rec, "seed": int(tseed),
         "data": {"train": {"folder": str(train_dir), "cases": [c.record.case_id for c in cases]},
                  "val": {"folder": str(val_dir), "cases": [c.record.case_id for c in vcases]}},
         "epochs": res.epochs_run, "best_epoch": res.best_epoch, "stopped_by": res.stopped_by,
@@ -328,8 +329,11 @@ def train_segmentation(train_dir: PathLike, val_dir: PathLike, *, modality: str,
 
 @dataclass
 class LoadedUNet:
+    """A trained U-Net with its sidecar and the profile of its modality (the input window)."""
+
     model: Any
     meta: dict
+    profile: ModalityProfile
 
     @property
     def modality(self) -> str:
@@ -340,27 +344,38 @@ class LoadedUNet:
         return {int(k): v for k, v in self.meta.get("legend", {}).items()}
 
     def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return predict_labels(self.model, images, self.modality, self.meta["params"]["levels"])
+        return predict_labels(self.model, images, self.profile, self.meta["params"]["levels"])
 
 
-def load_unet(model_path: PathLike, sidecar_path: PathLike | None = None) -> LoadedUNet:
-    """Load a U-Net checkpoint (``.pt`` state dict) and its JSON sidecar (default: same name, ``.json``)."""
+def load_unet(model_path: PathLike, sidecar_path: PathLike | None = None, *, profile: ModalityProfile,
+              device: str = "auto") -> LoadedUNet:
+    """Load a U-Net checkpoint (``.pt`` state dict) and its JSON sidecar (default: same name, ``.json``).
+
+    ``profile`` is the resolved profile of the network's modality (its metric window is the input
+    scale); the network goes to ``device`` (:func:`mira.nn.device.resolve_device`).
+    """
     import torch
+
+    from ..nn.device import resolve_device
 
     p = Path(model_path)
     side = Path(sidecar_path) if sidecar_path is not None else p.with_suffix(".json")
     if not p.is_file() or not side.is_file():
         raise InputError(f"{p}: U-Net checkpoint or its sidecar {side.name} is missing")
     meta = json.loads(side.read_text(encoding="utf-8"))
+    prof = require_profile(profile, "load_unet")
+    if meta.get("modality") not in (None, prof.name):
+        raise ParameterError(f"{p}: the U-Net was trained on {meta['modality']}, not {prof.name}")
     prm = meta["params"]
     model = build_unet(int(prm["n_classes"]), int(prm["width"]), int(prm["levels"]))
     try:
         model.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
     except (RuntimeError, EOFError, OSError) as exc:
-        raise InputError(f"{p}: cannot load the U-Net weights ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-    model.eval()
-    return LoadedUNet(model=model, meta=meta)
+        msg = str(exc).splitlines()[0] if str(exc) else exc
+        raise InputError(f"{p}: cannot load the U-Net weights ({msg})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedUNet(model=model, meta=meta, profile=prof)
 
 
-__all__ = ["dice_per_label", "mean_dice", "build_unet", "to_unit", "UNetSettings", "TrainedUNet", "train_unet",
-           "predict_labels", "train_segmentation", "LoadedUNet", "load_unet"]
+__all__ = ["dice_per_label", "mean_dice", "build_unet", "to_unit", "unet_settings", "SEGMENTATION_KEYS", "TrainedUNet",
+           "train_unet", "predict_labels", "train_segmentation", "LoadedUNet", "load_unet"]

@@ -1,7 +1,8 @@
 """Augmentation strategies compared by the strategy study, built from :mod:`mira.augment`.
 
 Every strategy stays inside the modality profile's limits (the transforms draw their ranges from
-:func:`mira.modalities.get_profile`, with the config's ``profiles:`` overrides):
+the :class:`~mira.modalities.ModalityProfile` the caller passes: ``Settings.profile(m)``, with the
+config's ``profiles:`` overrides):
 
 =============  =================================================================================
 strategy       what each training image gets
@@ -34,7 +35,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ..modalities import ModalityProfile, get_profile
+from ..modalities import ModalityProfile, as_profile
 
 PathLike = Union[str, os.PathLike]
 
@@ -73,7 +74,7 @@ class _Identity:
         return data
 
 
-def load_policy(path: PathLike, modality: str | ModalityProfile):
+def load_policy(path: PathLike, profile: ModalityProfile | str):
     """The best policy of an augment-stage search result JSON (identity if the baseline won).
 
     Returns ``(policy, name)``.
@@ -89,28 +90,44 @@ def load_policy(path: PathLike, modality: str | ModalityProfile):
         raise InputError(f"{p}: not valid JSON ({exc})") from None
     if not best or best.get("kind") == "none":
         return _Identity(), "no_augmentation"
-    return policy_from_dict(best, modality=modality), str(best.get("name", "policy"))
+    return policy_from_dict(best, modality=as_profile(profile)), str(best.get("name", "policy"))
 
 
-def build_strategy(name: str, modality: str | ModalityProfile, *, policy_path: PathLike | None = None,
+def build_strategy(name: str, profile: ModalityProfile | str, *, policy_path: PathLike | None = None,
                    mixup_alpha: float = 0.4, cutmix_alpha: float = 1.0) -> Strategy:
-    """The :class:`Strategy` called ``name`` for a modality (module docstring).
+    """The :class:`Strategy` called ``name`` for the modality of ``profile`` (module docstring).
+
+    ``profile`` is the resolved modality profile whose limits bound every transform; a modality name
+    means the built-in profile (no config overrides).
 
     Raises
     ------
     ParameterError
         Unknown name, or ``policy`` without ``policy_path``.
     """
-    from ..augment import (Compose, ElasticDeformation, OneOf, RandomAffine, RandomBiasField, RandomBlur,
-                           RandomBrightness, RandomContrast, RandomFlip, RandomGamma, RandomNoise, RandomOcclusion,
-                           RandomSpeckle)
+    from ..augment import (
+        Compose,
+        ElasticDeformation,
+        OneOf,
+        RandomAffine,
+        RandomBiasField,
+        RandomBlur,
+        RandomBrightness,
+        RandomContrast,
+        RandomFlip,
+        RandomGamma,
+        RandomNoise,
+        RandomOcclusion,
+        RandomSpeckle,
+    )
 
-    prof = modality if isinstance(modality, ModalityProfile) else get_profile(modality)
+    prof = as_profile(profile)
     allowed = set(prof.allowed_augmentations)
     if name == "none":
         return Strategy(name)
     if name == "basic":
-        return Strategy(name, Compose([RandomAffine(modality=prof), RandomFlip(axes=(-1,), flip_probability=0.5, modality=prof)]))
+        return Strategy(name, Compose([RandomAffine(modality=prof),
+                                       RandomFlip(axes=(-1,), flip_probability=0.5, modality=prof)]))
     if name == "intensity":
         return Strategy(name, Compose([
             OneOf([RandomContrast(modality=prof), RandomBrightness(modality=prof), RandomGamma(modality=prof)]),

@@ -1,7 +1,8 @@
-"""Augmentation strategies against data scarcity (the textbook's ``compare_augmentation_strategies``).
+"""Augmentation strategies against data scarcity (``compare_augmentation_strategies`` of the textbook
+chapter on medical image augmentation and restoration).
 
 Question: how much does each augmentation strategy buy a lesion classifier when labelled data are
-scarce, and are the textbook's claims -- augmentation improves performance by **15-30 %** under
+scarce, and are the textbook chapter's claims -- augmentation improves performance by **15-30 %** under
 scarcity and is worth **2-5x more data** -- true on this data?
 
 Design
@@ -42,18 +43,27 @@ from __future__ import annotations
 import logging
 import math
 import os
-from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path
 from ..errors import InputError, ParameterError
+from ..modalities import ModalityProfile
 from ..seeding import derive_seed, rng_for
+from .classifier import (
+    ClassifierSettings,
+    InputEncoder,
+    accuracy_score,
+    auc_score,
+    bootstrap_ci,
+    log_loss,
+    one_hot,
+    train_classifier,
+)
 from .cohort import Cohort
-from .classifier import (InputEncoder, TrainSettings, accuracy_score, auc_score, bootstrap_ci, log_loss, one_hot,
-                         train_classifier)
 from .strategies import STRATEGIES, build_strategy
 
 PathLike = Union[str, os.PathLike]
@@ -105,15 +115,16 @@ def gan_patches(gan_samples: Sequence[Any], cohort: Cohort, rng: np.random.Gener
     from scipy import ndimage as ndi
 
     from ..augment import Sample
-    from ..modalities import get_profile
+    from ..modalities import as_profile
     from .cohort import crop
 
     side = int(cohort.pool[0].shape[-1])
-    fill = float(get_profile(cohort.modality).fill_value)
+    fill = float(as_profile(cohort.profile or cohort.modality).fill_value)
     out = []
     for g in gan_samples:
         zoom = [float(a) / float(b) for a, b in zip(g.spacing, cohort.spacing)]
-        img = ndi.zoom(np.asarray(g.image, np.float32), zoom, order=1) if any(abs(z - 1) > 1e-3 for z in zoom) else g.image
+        resample = any(abs(z - 1) > 1e-3 for z in zoom)
+        img = ndi.zoom(np.asarray(g.image, np.float32), zoom, order=1) if resample else g.image
         lo = [int(0.2 * n) for n in img.shape]
         hi = [max(a + 1, int(0.8 * n)) for a, n in zip(lo, img.shape)]
         ctr = [int(rng.integers(a, b)) for a, b in zip(lo, hi)]
@@ -126,12 +137,62 @@ def gan_patches(gan_samples: Sequence[Any], cohort: Cohort, rng: np.random.Gener
 # runs
 
 
-def run_strategy(cohort: Cohort, strategy: str, *, sizes: Sequence[int], seeds: int, seed: int,
-                 settings: TrainSettings, input_size: int | None = None, policy_path: PathLike | None = None,
-                 gan_samples: Sequence[Any] | None = None, gan_ratio: float = 1.0, mixup_alpha: float = 0.4,
-                 cutmix_alpha: float = 1.0, n_boot: int = 1000, confidence: float = 0.95
+@dataclass(frozen=True)
+class StrategyDesign:
+    """What one strategy job runs (config ``evaluate.strategies``).
+
+    Attributes
+    ----------
+    sizes, seeds : tuple of int, int
+        Training-set sizes (cases per class, nested subsets of the pool) and repetitions per size.
+    training : ClassifierSettings
+        The classifier and its training loop (the same for every strategy).
+    input_size : int or None
+        Side of the network input (None: the cohort's patch side).
+    mixup_alpha, cutmix_alpha, gan_ratio : float
+        Beta parameters of Mixup and CutMix; GAN synthetic patches per real training patch.
+    n_boot, confidence : int, float
+        Bootstrap resamples and confidence level of the per-run intervals.
+    """
+
+    sizes: tuple[int, ...]
+    seeds: int
+    training: ClassifierSettings
+    input_size: int | None
+    mixup_alpha: float
+    cutmix_alpha: float
+    gan_ratio: float
+    n_boot: int
+    confidence: float
+
+    @classmethod
+    def from_settings(cls, strategies: Any) -> StrategyDesign:
+        """The design of the ``evaluate.strategies`` settings section."""
+        st = strategies
+        return cls(sizes=tuple(int(n) for n in st.sizes), seeds=int(st.seeds),
+                   training=ClassifierSettings.from_mapping(st.training.to_dict()), input_size=st.input_size,
+                   mixup_alpha=st.mixup_alpha, cutmix_alpha=st.cutmix_alpha, gan_ratio=st.gan_ratio,
+                   n_boot=int(st.bootstrap), confidence=st.confidence)
+
+
+def _with_gan(items: list, targets: np.ndarray, cohort: Cohort, gan_samples: Sequence[Any], design: StrategyDesign,
+              encoder: InputEncoder, *, seed: int, tseed: int, k: int, n: int) -> tuple[list, np.ndarray, int]:
+    """The GAN strategy's training set: real items plus GAN patches pseudo-labelled by a baseline teacher."""
+    teacher = train_classifier(items, targets, lambda s: encoder(s.image), seed=tseed, settings=design.training)
+    n_syn = min(len(gan_samples), int(round(design.gan_ratio * len(items))))
+    grng = rng_for(seed, "strategy-gan", cohort.modality, k, n)
+    pick = grng.permutation(len(gan_samples))[:n_syn]
+    syn = gan_patches([gan_samples[i] for i in pick], cohort, grng)
+    if not syn:
+        return items, targets, n_syn
+    p = teacher.predict_proba(encoder.batch([s.image for s in syn]))
+    return items + syn, np.concatenate([targets, np.stack([1 - p, p], axis=1).astype(np.float32)]), n_syn
+
+
+def run_strategy(cohort: Cohort, strategy: str, design: StrategyDesign, *, seed: int,
+                 policy_path: PathLike | None = None, gan_samples: Sequence[Any] | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and evaluate one strategy at every size and seed (module docstring).
+    """Train and evaluate one strategy at every size and seed of ``design`` (module docstring).
 
     Returns
     -------
@@ -142,42 +203,37 @@ def run_strategy(cohort: Cohort, strategy: str, *, sizes: Sequence[int], seeds: 
     """
     from ..augment.policy import tissue_window
 
-    mod = cohort.modality
-    strat = build_strategy(strategy, mod, policy_path=policy_path, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
+    mod, st = cohort.modality, design.training
+    strat = build_strategy(strategy, cohort.profile or mod, policy_path=policy_path, mixup_alpha=design.mixup_alpha,
+                           cutmix_alpha=design.cutmix_alpha)
     if strat.uses_gan and not gan_samples:
         raise ParameterError(f"{mod}: the 'gan' strategy needs GAN samples")
-    encoder = InputEncoder(tissue_window(cohort.pool), input_size or cohort.side, crop=cohort.side)
-    encode = (lambda s: encoder(s.image))
+    encoder = InputEncoder(tissue_window(cohort.pool), design.input_size or cohort.side, crop=cohort.side)
     eval_x = encoder.batch([s.image for s in cohort.eval])
     eval_y = np.asarray(cohort.eval_y, int)
     rows, hist = [], []
-    for k in range(int(seeds)):
-        for n in sorted(int(s) for s in sizes):
+    for k in range(int(design.seeds)):
+        for n in sorted(int(s) for s in design.sizes):
             idx = training_subset(cohort.pool_y, n, seed, mod, k)
-            items = [cohort.pool[i] for i in idx]
-            targets = one_hot(cohort.pool_y[idx])
+            items, targets = [cohort.pool[i] for i in idx], one_hot(cohort.pool_y[idx])
             tseed = derive_seed(seed, "strategy-train", mod, k, n)
             n_syn = 0
             if strat.uses_gan:
-                teacher = train_classifier(items, targets, encode, seed=tseed, settings=settings)
-                n_syn = min(len(gan_samples), int(round(gan_ratio * len(items))))
-                grng = rng_for(seed, "strategy-gan", mod, k, n)
-                pick = grng.permutation(len(gan_samples))[:n_syn]
-                syn = gan_patches([gan_samples[i] for i in pick], cohort, grng)
-                p = teacher.predict_proba(encoder.batch([s.image for s in syn])) if syn else np.zeros(0)
-                items = items + syn
-                targets = np.concatenate([targets, np.stack([1 - p, p], axis=1).astype(np.float32)]) if syn else targets
-            res = train_classifier(items, targets, encode, seed=tseed, settings=settings, transform=strat.transform,
-                                   batch_mix=strat.batch_mix, mix_alpha=strat.mix_alpha, eval_x=eval_x, eval_y=eval_y)
+                items, targets, n_syn = _with_gan(items, targets, cohort, gan_samples, design, encoder, seed=seed,
+                                                  tseed=tseed, k=k, n=n)
+            res = train_classifier(items, targets, lambda s: encoder(s.image), seed=tseed, settings=st,
+                                   transform=strat.transform, batch_mix=strat.batch_mix, mix_alpha=strat.mix_alpha,
+                                   eval_x=eval_x, eval_y=eval_y)
             prob = res.predict_proba(eval_x)
-            ci = bootstrap_ci(eval_y, prob, rng_for(seed, "strategy-bootstrap", mod, strategy, k, n), n_boot, confidence)
+            ci = bootstrap_ci(eval_y, prob, rng_for(seed, "strategy-bootstrap", mod, strategy, k, n), design.n_boot,
+                              design.confidence)
             row = {"modality": mod, "strategy": strategy, "size_per_class": n, "n_train": 2 * n, "seed_index": k,
                    "accuracy": accuracy_score(eval_y, prob), "auc": auc_score(eval_y, prob),
                    "log_loss": log_loss(eval_y, prob), **ci, "n_eval": len(eval_y), "n_synthetic": n_syn,
-                   "steps": settings.steps, "wall_s": round(res.wall_s, 3), "detail": strat.description}
+                   "steps": st.steps, "wall_s": round(res.wall_s, 3), "detail": strat.description}
             rows.append(row)
-            for h in res.history:
-                hist.append({"modality": mod, "strategy": strategy, "size_per_class": n, "seed_index": k, **h})
+            hist += [{"modality": mod, "strategy": strategy, "size_per_class": n, "seed_index": k, **h}
+                     for h in res.history]
             log.info("%s %s n=%d seed %d: accuracy %.3f AUC %.3f (%.1f s)", mod, strategy, n, k, row["accuracy"],
                      row["auc"], res.wall_s)
     return pd.DataFrame(rows, columns=RUN_COLUMNS), pd.DataFrame(hist)
@@ -316,8 +372,8 @@ def _factor_verdict(f: float, bound: str) -> str:
 
 def claims_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per (modality, strategy != none), at the smallest training size: accuracy gain (%, paired
-    CI of the accuracy difference) and data factor, with verdicts on the two textbook claims --
-    on accuracy (the textbook's measure) and on ROC AUC (threshold-free, less noisy)."""
+    CI of the accuracy difference) and data factor, with verdicts on the two claims of the textbook chapter --
+    on accuracy (the chapter's measure) and on ROC AUC (threshold-free, less noisy)."""
     rows = []
     for mod, g in summary.groupby("modality", sort=False):
         n0 = int(g["size_per_class"].min())
@@ -344,7 +400,7 @@ def _holds(flags: pd.Series, total: int) -> str:
 
 
 def claims_statement(claims: pd.DataFrame) -> str:
-    """Plain-language verdict on the two textbook claims, per modality, on accuracy and on AUC."""
+    """Plain-language verdict on the two claims of the textbook chapter, per modality, on accuracy and on AUC."""
     if claims.empty:
         return "No strategy besides the baseline was run: the claims were not tested."
     lines = []
@@ -370,78 +426,30 @@ def claims_statement(claims: pd.DataFrame) -> str:
 
 
 def write_csv(df: pd.DataFrame, path: PathLike) -> None:
+    """Write ``df`` atomically (6 significant digits)."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def run_strategy_job(cohort_npz: PathLike, *, modality: str, strategy: str, seed: int, sizes: Sequence[int],
-                     seeds: int, training: Mapping[str, Any] | None, out_runs: PathLike, out_history: PathLike,
-                     input_size: int | None = None, policy_json: PathLike | None = None,
-                     gan_dir: PathLike | None = None, gan_ratio: float = 1.0, mixup_alpha: float = 0.4,
-                     cutmix_alpha: float = 1.0, n_boot: int = 1000, confidence: float = 0.95) -> dict[str, Any]:
-    """What the ``evaluate_strategy`` rule runs: one strategy of one modality at every size and seed."""
+def run_strategy_job(cohort_npz: PathLike, profile: ModalityProfile, strategy: str, design: StrategyDesign, *,
+                     seed: int, out_runs: PathLike, out_history: PathLike, policy_json: PathLike | None = None,
+                     gan_dir: PathLike | None = None) -> dict[str, Any]:
+    """What the ``evaluate_strategy`` rule runs: one strategy of one modality at every size and seed.
+
+    ``profile`` is the modality's resolved profile (augmentation limits, fill value); ``policy_json``
+    the augment stage's policy search (strategy ``policy``), ``gan_dir`` its GAN samples (``gan``).
+    """
     from .cohort import load_cohort
 
-    cohort = load_cohort(cohort_npz, modality)
-    gan = load_gan_samples(gan_dir, modality) if strategy == "gan" else None
-    runs, hist = run_strategy(cohort, strategy, sizes=sizes, seeds=seeds, seed=seed,
-                              settings=TrainSettings.from_mapping(training), input_size=input_size,
-                              policy_path=policy_json, gan_samples=gan, gan_ratio=gan_ratio, mixup_alpha=mixup_alpha,
-                              cutmix_alpha=cutmix_alpha, n_boot=n_boot, confidence=confidence)
+    cohort = load_cohort(cohort_npz, profile)
+    gan = load_gan_samples(gan_dir, cohort.modality) if strategy == "gan" else None
+    runs, hist = run_strategy(cohort, strategy, design, seed=seed, policy_path=policy_json, gan_samples=gan)
     write_csv(runs, out_runs)
     write_csv(hist, out_history)
     return {"runs": len(runs), "mean_accuracy": float(runs["accuracy"].mean()), "wall_s": float(runs["wall_s"].sum())}
 
 
-def _ci(mean: float, lo: float, hi: float, digits: int = 3) -> str:
-    if not np.isfinite(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else f"{mean:.{digits}f}"
-
-
-def strategy_markdown(summary: pd.DataFrame, claims: pd.DataFrame, level: float = 0.95) -> str:
-    """The strategy study for humans: the verdict first, then the learning-curve table, then the claims table."""
-    pct = f"{100 * level:.0f}%"
-    lines = ["# Augmentation strategies vs training-set size (lesion patch classification)", "",
-             "## Verdict on the textbook's claims", "", claims_statement(claims), "",
-             "## Held-out accuracy and AUC per strategy and training size", "",
-             f"Mean over seeds with {pct} CI (t-interval over seeds; with one seed, bootstrap over evaluation cases). "
-             "Gain = paired accuracy difference to `none` at the same size and seed, in % of `none`'s accuracy. "
-             "Data factor = training size the `none` baseline needs to match the strategy's accuracy (interpolated in "
-             "log2 size), divided by the strategy's size; `>` = the baseline never gets there within the sizes run "
-             "(lower bound), `<` = below the baseline's smallest size (upper bound).", "",
-             "| modality | strategy | cases/class | seeds | accuracy | AUC | gain (%) | data factor | what |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for r in summary.itertuples():
-        gain = getattr(r, "gain_accuracy_pct", np.nan)
-        fac = format_factor(r.data_factor_accuracy, r.data_factor_accuracy_bound) if r.strategy != "none" else "1x"
-        lines.append(f"| {r.modality} | {r.strategy} | {r.size_per_class} | {r.seeds} | "
-                     f"{_ci(r.accuracy_mean, r.accuracy_lo, r.accuracy_hi)} | {_ci(r.auc_mean, r.auc_lo, r.auc_hi)} | "
-                     f"{'-' if r.strategy == 'none' or not np.isfinite(gain) else f'{gain:+.1f}'} | {fac} | {r.detail} |")
-    lines += ["", "## The claims, strategy by strategy (smallest training size)", ""]
-    lines.append(claims.to_markdown(index=False, floatfmt=".3f") if not claims.empty else "(no strategies)")
-    return "\n".join(lines) + "\n"
-
-
-def write_strategy_tables(run_csvs: Sequence[PathLike], history_csvs: Sequence[PathLike], *, out_runs: PathLike,
-                          out_history: PathLike, out_summary: PathLike, out_claims: PathLike, out_md: PathLike,
-                          confidence: float = 0.95) -> dict[str, Any]:
-    """Combine every strategy job's runs and learning curves; write the summary, the claims and the Markdown."""
-    from ..atomic import write_text
-
-    runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True) if run_csvs else pd.DataFrame(columns=RUN_COLUMNS)
-    hist = pd.concat([pd.read_csv(p) for p in history_csvs if Path(p).stat().st_size > 1], ignore_index=True) \
-        if history_csvs else pd.DataFrame()
-    summ = summarize_runs(runs, confidence)
-    claims = claims_table(summ) if not summ.empty else pd.DataFrame()
-    write_csv(runs, out_runs)
-    write_csv(hist, out_history)
-    write_csv(summ, out_summary)
-    write_csv(claims, out_claims)
-    write_text(out_md, strategy_markdown(summ, claims, confidence))
-    return {"runs": len(runs), "rows": len(summ)}
-
-
-__all__ = ["training_subset", "load_gan_samples", "gan_patches", "run_strategy",
+__all__ = ["training_subset", "load_gan_samples", "gan_patches", "StrategyDesign", "run_strategy",
            "t_interval", "equivalent_size", "data_factor", "format_factor", "summarize_runs", "claims_table",
-           "claims_statement", "run_strategy_job", "strategy_markdown", "write_strategy_tables", "CLAIMED_GAIN_PCT", "CLAIMED_DATA_FACTOR", "RUN_COLUMNS"]
+           "claims_statement", "run_strategy_job", "write_csv", "CLAIMED_GAIN_PCT",
+           "CLAIMED_DATA_FACTOR", "RUN_COLUMNS"]

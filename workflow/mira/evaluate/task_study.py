@@ -1,13 +1,14 @@
-"""Task-oriented evaluation (the textbook's ``TaskOrientedEvaluation``): does restoration help segmentation?
+"""Task-oriented evaluation (``TaskOrientedEvaluation`` of the textbook chapter on medical image augmentation
+and restoration): does restoration help segmentation?
 
 A U-Net trained on clean training phantoms (:mod:`mira.evaluate.segmentation`) segments
 
-* the **clean** test images (``results/data/<source>/<modality>/test``: the ceiling),
+* the **clean** test images (the test split of the dataset: the ceiling),
 * the **degraded** test images: the restoration stage's ``input`` folder (the unrestored noisy image)
   for noise degradations, and its ``bicubic`` folder (the low-resolution image interpolated to the
   reference grid) for super-resolution,
-* every **restored** folder (``results/restored/<source>/<modality>/<split>/<degradation>/<level>/<method>``,
-  contract :mod:`mira.restore.evaluate`; each holds the reference label map on its grid).
+* every **restored** folder (contract :mod:`mira.study.restore_stage`: its ``restore.json`` names the
+  degradation, level and method; each holds the reference label map on its grid).
 
 Dice per label and case against the reference label map goes into a tidy table
 (:data:`DICE_COLUMNS`). :func:`task_summary` averages it: the mean Dice over the labels present
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 import numpy as np
@@ -30,6 +30,7 @@ import pandas as pd
 from ..atomic import atomic_path, write_text
 from ..dataset import Dataset
 from ..errors import InputError
+from ..modalities import ModalityProfile
 from .segmentation import dice_per_label, load_unet
 
 PathLike = Union[str, os.PathLike]
@@ -42,12 +43,14 @@ SR_DEGRADATION = "downsample"
 
 
 def restored_parts(folder: PathLike) -> dict[str, str]:
-    """``source, modality, split, degradation, level, method`` from a restored folder's path."""
-    parts = Path(folder).parts
-    if len(parts) < 6:
-        raise InputError(f"{folder}: not a restored folder (<source>/<modality>/<split>/<degradation>/<level>/<method>)")
-    keys = ("source", "modality", "split", "degradation", "level", "method")
-    return dict(zip(keys, parts[-6:]))
+    """``source, modality, split, degradation, level, method`` of a restored folder (its ``restore.json``)."""
+    from ..study.restore_stage import FOLDER_KEYS, read_info
+
+    info = read_info(folder)
+    missing = [k for k in FOLDER_KEYS if k not in info]
+    if missing:
+        raise InputError(f"{folder}: restore.json lacks {missing}")
+    return {k: str(info[k]) for k in FOLDER_KEYS}
 
 
 def _dice_rows(seg, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], case_ids: Sequence[str],
@@ -61,10 +64,15 @@ def _dice_rows(seg, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], 
     return rows
 
 
-def run_task_study(model: PathLike, clean_dir: PathLike, restored_dirs: Iterable[PathLike], out_csv: PathLike, *,
-                   source: str, modality: str) -> pd.DataFrame:
-    """Segment clean, degraded and restored test images; write and return the tidy Dice table."""
-    seg = load_unet(model)
+def run_task_study(model: PathLike, clean_dir: PathLike, restored_dirs: Iterable[PathLike], out_csv: PathLike,
+                   profile: ModalityProfile, *, source: str) -> pd.DataFrame:
+    """Segment clean, degraded and restored test images; write and return the tidy Dice table.
+
+    ``profile`` is the resolved profile of the study's modality (the U-Net's input window); every
+    restored folder must be of that modality (read from its ``restore.json``).
+    """
+    modality = profile.name
+    seg = load_unet(model, profile=profile)
     legend = seg.legend
     ds = Dataset(clean_dir)
     cases = [c for c in ds if c.label is not None]
@@ -104,8 +112,8 @@ def task_summary(dice: pd.DataFrame, restore_metrics: pd.DataFrame | None = None
     cm = _case_means(dice)
     rows = []
     clean = cm[cm["condition"] == "clean"].groupby(["source", "modality"])["dice"].mean()
-    for (src, mod, deg, lvl), g in cm[cm["condition"] != "clean"].groupby(["source", "modality", "degradation", "level"],
-                                                                           sort=False):
+    restored = cm[cm["condition"] != "clean"]
+    for (src, mod, deg, lvl), g in restored.groupby(["source", "modality", "degradation", "level"], sort=False):
         base = g[g["condition"] == "degraded"]
         base_s = base.groupby("case_id")["dice"].mean()
         base_method = base["method"].iloc[0] if len(base) else ""
@@ -129,7 +137,8 @@ def task_summary(dice: pd.DataFrame, restore_metrics: pd.DataFrame | None = None
         mean_psnr = ps.groupby(["source", "modality", "degradation", "level", "method"])["value"].mean()
         out["psnr_mean"] = [float(mean_psnr.get((r.source, r.modality, r.degradation, r.level, r.method), np.nan))
                             for r in out.itertuples()]
-        out["psnr_gain"] = [r.psnr_mean - float(mean_psnr.get((r.source, r.modality, r.degradation, r.level, r.baseline), np.nan))
+        out["psnr_gain"] = [r.psnr_mean - float(mean_psnr.get((r.source, r.modality, r.degradation, r.level,
+                                                                r.baseline), np.nan))
                             for r in out.itertuples()]
         # does the PSNR winner of the row group also win Dice?
         out["psnr_winner"] = False
@@ -158,7 +167,8 @@ def dice_change_table(summary: pd.DataFrame) -> pd.DataFrame:
     agg = {"folders": ("dice_change_pct", "size"), "dice_change_pct": ("dice_change_pct", "mean"),
            "dice_change_pct_min": ("dice_change_pct", "min"), "dice_change_pct_max": ("dice_change_pct", "max")}
     if "psnr_gain" in s:
-        agg.update(psnr_gain=("psnr_gain", "mean"), psnr_winner_in=("psnr_winner", "sum"), dice_winner_in=("dice_winner", "sum"))
+        agg.update(psnr_gain=("psnr_gain", "mean"), psnr_winner_in=("psnr_winner", "sum"),
+                   dice_winner_in=("dice_winner", "sum"))
     out = s.groupby(["source", "modality", "method"], sort=False).agg(**agg).reset_index()
     out["helps_dice"] = out["dice_change_pct"] > 0
     return out
@@ -178,7 +188,8 @@ def task_markdown(summary: pd.DataFrame, change: pd.DataFrame, labels: pd.DataFr
              "P = best PSNR of the row group, D = best Dice.", ""]
     if summary.empty:
         return "\n".join(lines + ["(no results)"]) + "\n"
-    lines += ["| source | modality | degradation | level | method | n | Dice | clean Dice | change (%) | PSNR gain (dB) | wins |",
+    lines += ["| source | modality | degradation | level | method | n | Dice | clean Dice | change (%) | "
+              "PSNR gain (dB) | wins |",
               "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in summary.itertuples():
         wins = ("P" if getattr(r, "psnr_winner", False) else "") + ("D" if getattr(r, "dice_winner", False) else "")
@@ -197,7 +208,7 @@ def task_markdown(summary: pd.DataFrame, change: pd.DataFrame, labels: pd.DataFr
 def write_task_tables(dice_csvs: Sequence[PathLike], restore_metrics_csv: PathLike | None, out_csv: PathLike,
                       out_change_csv: PathLike, out_labels_csv: PathLike, out_md: PathLike) -> dict[str, int]:
     """Combine the per-modality Dice tables into the summary, per-method change and per-label tables."""
-    from .aggregate import read_tidy
+    from ..study.report.restoration_tables import read_tidy
 
     frames = [pd.read_csv(p, dtype={"case_id": str, "level": str}) for p in dice_csvs]
     dice = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DICE_COLUMNS)

@@ -15,35 +15,19 @@ inversion (1 = white on the display), scaled by bits stored; ultrasound B-mode g
 (colour reduced to luminance). Multi-frame CT/MRI files are volumes; multi-frame X-ray/US files
 (cine loops) give one 2D case per kept frame, ``<id>_f000``..., all in the split of their file.
 
-Modules: :mod:`.spec` (config validation), :mod:`.discover` (files, series grouping),
+Modules: :mod:`.discover` (files, series grouping),
 :mod:`.dicom`, :mod:`.nifti`, :mod:`.raster` (readers), :mod:`.normalise` (data contract),
 :mod:`.ids` (case ids), :mod:`.splits` (split assignment), :mod:`.source` (orchestration),
 :mod:`.samples` (pydicom test files), :mod:`.objects` (what a DICOM object is), :mod:`.report`
-(the ingest report of every file considered).
+(the ingest report of every file considered). The validation of an ``inputs:`` entry,
+:func:`parse_spec`, lives in :mod:`mira.input_spec` (pure configuration parsing, used while the
+Snakefile is parsed).
 """
-from __future__ import annotations
+from ..input_spec import IngestSpec, parse_spec
+from .normalise import LoadedCase
+from .report import IngestReport
+from .samples import PYDICOM_SAMPLES, pydicom_test_files
+from .source import ingest_source, iter_cases, load_series
 
-import importlib
-from typing import Any
-
-#: Public name -> submodule. Imported on first use (PEP 562), so ``mira.ingest.spec`` (what the
-#: Snakefile validates configs with) loads without the image readers (SimpleITK, pydicom).
-_EXPORTS = {
-    "ingest_source": "source", "load_series": "source", "iter_cases": "source",
-    "PYDICOM_SAMPLES": "samples", "pydicom_test_files": "samples",
-    "LoadedCase": "normalise", "IngestSpec": "spec", "parse_spec": "spec", "IngestReport": "report",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = ["IngestReport", "IngestSpec", "LoadedCase", "PYDICOM_SAMPLES", "ingest_source", "iter_cases", "load_series",
+           "parse_spec", "pydicom_test_files"]

@@ -9,7 +9,8 @@ from typing import Sequence
 _BAD = re.compile(r"[^A-Za-z0-9_-]+")
 
 #: File name endings removed when a file name becomes a case id (longest first).
-KNOWN_SUFFIXES: tuple[str, ...] = (".nii.gz", ".dicom", ".tiff", ".jpeg", ".nii", ".dcm", ".ima", ".png", ".tif", ".jpg")
+KNOWN_SUFFIXES: tuple[str, ...] = (".nii.gz", ".dicom", ".tiff", ".jpeg", ".nii", ".dcm", ".ima", ".png", ".tif",
+                                   ".jpg")
 
 
 def strip_suffix(name: str) -> str:

@@ -21,7 +21,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import SimpleITK as sitk
+from PIL import Image
+
 from ..errors import InputError
+from ..nifti_file import DEFLATE_MAX_RATIO, is_gzip, read_header
+from .objects import format_bytes as _size
+from .objects import pixel_data_problem
 
 #: Peak bytes of working memory per decoded pixel (about three float64 copies at once).
 PEAK_BYTES_PER_PIXEL = 24
@@ -41,23 +47,16 @@ def item_pixels(item) -> int:
         return total
     path = str(item.files[0])
     if item.kind == "nifti":
-        import SimpleITK as sitk
-
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
         reader.ReadImageInformation()
         return math.prod(reader.GetSize()) * reader.GetNumberOfComponents()
-    from PIL import Image
-
     with Image.open(path) as im:
         return im.width * im.height * len(im.getbands()) * int(getattr(im, "n_frames", 1))
 
 
 def _nifti_problem(path: Path) -> str | None:
     """Why a NIfTI header's voxel claim cannot be true (exact for ``.nii``, deflate bound for gzip)."""
-    from ..nifti_file import DEFLATE_MAX_RATIO, is_gzip, read_header
-    from .objects import format_bytes as _size
-
     header = read_header(path)
     size = path.stat().st_size
     claimed = header.vox_offset + header.data_bytes
@@ -79,8 +78,6 @@ def header_problem(item) -> str | None:
     Compressed DICOM and raster files are not checked (their decoders report corrupt data).
     """
     if item.kind in ("dicom", "series"):
-        from .objects import pixel_data_problem
-
         for ds, path in zip(item.headers, item.files):
             problem = pixel_data_problem(ds, path)
             if problem:

@@ -111,7 +111,8 @@ def check_pixels(dec: Decoded) -> None:
     if arr.ndim not in (2, 3):
         raise InputError(f"{dec.source}: expected a 2D image or 3D volume, got an array of shape {arr.shape}")
     if arr.shape[-1] < MIN_SIZE or arr.shape[-2] < MIN_SIZE or arr.shape[0] < 1:
-        raise InputError(f"{dec.source}: image of shape {arr.shape} is too small (need at least {MIN_SIZE}x{MIN_SIZE} pixels)")
+        raise InputError(f"{dec.source}: image of shape {arr.shape} is too small "
+                         f"(need at least {MIN_SIZE}x{MIN_SIZE} pixels)")
     if not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise InputError(f"{dec.source}: {bad} NaN or inf pixel values")

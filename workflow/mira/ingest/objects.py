@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydicom.uid import UID
+
+from .dicom import PIXEL_KEYWORDS
 
 #: DICOM ``Modality`` values that fit each mira modality. ``OT`` and an empty tag fit every one.
 EXPECTED_DICOM_MODALITY: dict[str, tuple[str, ...]] = {
@@ -81,8 +84,6 @@ def sop_class_of(ds: Any) -> str:
 
 def classify_object(ds: Any) -> ObjectKind:
     """Classify a DICOM data set by its SOP Class UID (module docstring)."""
-    from pydicom.uid import UID
-
     uid = sop_class_of(ds)
     name = UID(uid).name if uid else ""
     name = name if name and name != uid else (uid or "no SOP Class UID")
@@ -152,8 +153,6 @@ def pixel_data_problem(ds: Any, path: os.PathLike | str) -> str | None:
     corrupt, e.g. 65535 x 65535 pixels in a 30 kB file: never a memory problem). Compressed pixel
     data is checked when it is decoded.
     """
-    from .dicom import PIXEL_KEYWORDS
-
     keyword = next((k for k in PIXEL_KEYWORDS if k in ds), None)
     if keyword is None:
         return "image object without pixel data (truncated file?)"

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageSequence
 
 from ..errors import InputError
 from .normalise import Decoded
@@ -58,8 +59,6 @@ def read_raster(path: Path, spacing_mm: tuple[float, float] | None = None) -> De
     InputError
         If Pillow cannot decode the file; the message names it.
     """
-    from PIL import Image, ImageSequence
-
     try:
         with Image.open(path) as img:
             pages = [_page_to_grey(p, path) for p in ImageSequence.Iterator(img)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
+
 from ..errors import InputError
 
 #: Value of ``path`` that means pydicom's bundled test files.
@@ -32,12 +34,8 @@ def pydicom_test_files() -> Path:
     Raises
     ------
     InputError
-        If pydicom is not installed or its wheel lacks the test files.
+        If the installed pydicom wheel lacks the test files.
     """
-    try:
-        import pydicom
-    except ImportError:  # pragma: no cover - pydicom is a dependency
-        raise InputError("pydicom: pydicom is not installed") from None
     folder = Path(pydicom.__file__).resolve().parent / "data" / "test_files"
     if not folder.is_dir():
         raise InputError(f"pydicom: no bundled test files at {folder}")

@@ -10,19 +10,18 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..atomic import atomic_dir
 from ..dataset import DatasetWriter
-from ..errors import ConfigError, InputError, MiraError
+from ..errors import ConfigError, InputError, MiraError, UnreadableError
+from ..input_spec import DEFAULT_MAX_FRAMES, SPLITS, IngestSpec, parse_spec
 from ..modalities import ModalityProfile
-from .dicom import decode_file, decode_series
+from .dicom_decode import decode_file, decode_series
 from .discover import Item, discover
-from ..errors import UnreadableError
-from .report import IngestReport
 from .ids import short_hash, unique_ids
 from .memory import check_fits
 from .nifti import read_nifti
 from .normalise import LoadedCase, frame_indices, to_cases
 from .raster import read_raster
+from .report import IngestReport
 from .samples import resolve_path
-from .spec import DEFAULT_MAX_FRAMES, SPLITS, IngestSpec, parse_spec
 from .splits import assign_split
 
 log = logging.getLogger("mira.ingest")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ..input_spec import SPLITS
 from ..seeding import rng_for
-from .spec import SPLITS
 
 
 def split_uniform(seed: int, source: str, case_id: str) -> float:

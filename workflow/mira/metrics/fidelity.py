@@ -10,13 +10,13 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ..errors import ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, require_profile
 
 
-def _prepare(reference: np.ndarray, test: np.ndarray, modality: str, mask: np.ndarray | None):
+def _prepare(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile, mask: np.ndarray | None):
+    lo, hi = require_profile(profile, "metrics").metric_window
     if reference.shape != test.shape:
         raise ParameterError(f"shape mismatch: reference {reference.shape} vs test {test.shape}")
-    lo, hi = get_profile(modality).metric_window
     ref = np.clip(reference.astype(np.float64), lo, hi)
     tst = np.clip(test.astype(np.float64), lo, hi)
     if mask is not None and mask.shape != reference.shape:
@@ -24,9 +24,26 @@ def _prepare(reference: np.ndarray, test: np.ndarray, modality: str, mask: np.nd
     return ref, tst, float(hi - lo)
 
 
-def psnr(reference: np.ndarray, test: np.ndarray, modality: str, mask: np.ndarray | None = None) -> float:
-    """Peak signal-to-noise ratio in dB over the modality's fixed window (optionally within ``mask``)."""
-    ref, tst, rng = _prepare(reference, test, modality, mask)
+def psnr(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile,
+         mask: np.ndarray | None = None) -> float:
+    """Peak signal-to-noise ratio in dB over ``profile.metric_window`` (optionally within ``mask``).
+
+    Parameters
+    ----------
+    reference, test : array
+        Images of equal shape in the modality's native units (HU for CT).
+    profile : ModalityProfile
+        The resolved modality profile (with the config's overrides); both images are clipped to its
+        ``metric_window`` and ``data_range = hi - lo``.
+    mask : array of bool, optional
+        Restrict the error to these pixels.
+
+    Returns
+    -------
+    float
+        PSNR in dB; ``inf`` for identical (windowed) images.
+    """
+    ref, tst, rng = _prepare(reference, test, profile, mask)
     if mask is not None:
         ref, tst = ref[mask.astype(bool)], tst[mask.astype(bool)]
     if np.array_equal(ref, tst):
@@ -34,16 +51,16 @@ def psnr(reference: np.ndarray, test: np.ndarray, modality: str, mask: np.ndarra
     return float(peak_signal_noise_ratio(ref, tst, data_range=rng))
 
 
-def ssim(reference: np.ndarray, test: np.ndarray, modality: str) -> float:
-    """Structural similarity (scikit-image, Gaussian weights as in Wang et al. 2004) over the fixed window."""
-    ref, tst, rng = _prepare(reference, test, modality, None)
+def ssim(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile) -> float:
+    """Structural similarity (scikit-image, Gaussian weights as in Wang et al. 2004) over ``profile.metric_window``."""
+    ref, tst, rng = _prepare(reference, test, profile, None)
     win = min(7, *(s if s % 2 else s - 1 for s in ref.shape))
     return float(structural_similarity(ref, tst, data_range=rng, gaussian_weights=True, sigma=1.5,
                                        use_sample_covariance=False, win_size=None if win >= 7 else max(3, win)))
 
 
-def mae(reference: np.ndarray, test: np.ndarray, modality: str, mask: np.ndarray | None = None) -> float:
-    """Mean absolute error in native units (HU for CT), after clipping both to the fixed window."""
-    ref, tst, _ = _prepare(reference, test, modality, mask)
+def mae(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile, mask: np.ndarray | None = None) -> float:
+    """Mean absolute error in native units (HU for CT), after clipping both to ``profile.metric_window``."""
+    ref, tst, _ = _prepare(reference, test, profile, mask)
     diff = np.abs(ref - tst)
     return float(diff[mask.astype(bool)].mean() if mask is not None else diff.mean())

@@ -2,19 +2,22 @@
 
 Library use::
 
+    from mira.modalities import get_profile
     from mira.restore import restore, methods
-    clean = restore("bm3d", noisy_ct_slice, "ct")                        # sigma estimated, HU in, HU out
-    clean = restore("nlm", noisy_mri, "mri", sigma=0.03)                  # Rician bias corrected
-    hr = restore("bicubic", lr_image, "ct", scale=2)                      # interpolation SR
-    hr = restore("edsr", lr_image, "ct", scale=2, model="results/models/edsr/x2/model.pt")
-    clean = restore("dncnn", noisy_ct_slice, "ct", model="results/models/dncnn/ct/model.pt")
+    ct, mri = get_profile("ct"), get_profile("mri")     # or Settings.profile("ct") (config overrides)
+    clean = restore("bm3d", noisy_ct_slice, ct)                          # sigma estimated, HU in, HU out
+    clean = restore("nlm", noisy_mri, mri, sigma=0.03)                    # Rician bias corrected
+    hr = restore("bicubic", lr_image, ct, scale=2)                        # interpolation SR
+    hr = restore("edsr", lr_image, ct, scale=2, model="results/models/edsr/x2/model.pt")
+    clean = restore("dncnn", noisy_ct_slice, ct, model="results/models/dncnn/ct/model.pt")
 
 Methods (:data:`METHODS`): denoisers ``gaussian``, ``median``, ``bilateral``, ``nlm``,
 ``wavelet_visushrink``, ``wavelet_bayesshrink``, ``tv``, ``bm3d`` (:mod:`.classical`, noise-model aware
 through :mod:`.noise_models`) and ``dncnn``; super-resolution ``nearest``, ``bilinear``, ``bicubic``,
 ``lanczos`` (:mod:`.interpolation`), ``srcnn`` and ``edsr`` (:mod:`.models`, trained by
 :mod:`.training`, applied by :mod:`.inference`). ``input`` is the identity (the unrestored baseline).
-:mod:`.evaluate` restores the degradation stage's paired folders and writes tidy per-case metrics.
+:mod:`mira.study.restore_stage` restores the degradation stage's paired folders and writes tidy
+per-case metrics.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, as_profile
 from .classical import DENOISERS
 from .interpolation import KERNELS, check_scale, upscale
 
@@ -95,11 +98,12 @@ def get_method(name: str) -> Method:
 
 def methods(task: str | None = None, family: str | None = None) -> tuple[str, ...]:
     """Names of the registered methods, optionally of one task (``denoise``/``sr``) or family."""
-    return tuple(n for n, m in METHODS.items() if (task is None or m.task == task) and (family is None or m.family == family))
+    return tuple(n for n, m in METHODS.items()
+                 if (task is None or m.task == task) and (family is None or m.family == family))
 
 
-def restore(method: str, image: np.ndarray, modality: str, *, scale: int | None = None, sigma: float | None = None,
-            model: Any = None, noise_model: bool = True, **params: Any) -> np.ndarray:
+def restore(method: str, image: np.ndarray, profile: ModalityProfile | str, *, scale: int | None = None,
+            sigma: float | None = None, model: Any = None, noise_model: bool = True, **params: Any) -> np.ndarray:
     """Restore ``image`` (native units) with the registered ``method``.
 
     Parameters
@@ -109,8 +113,10 @@ def restore(method: str, image: np.ndarray, modality: str, *, scale: int | None 
     image : array
         2D ``(y, x)`` or 3D ``(z, y, x)`` image in the modality's native units (the degraded image for
         denoisers, the low-resolution image for super-resolution).
-    modality : str
-        ``ct``, ``mri``, ``xray`` or ``us``.
+    profile : ModalityProfile
+        The resolved modality profile (``Settings.profile(m)``; its metric window is the working scale of
+        the denoisers and networks, its value range the output clip). A modality name (``"ct"``...) is
+        accepted for now and means the built-in profile, without config overrides.
     scale : int, optional
         Super-resolution factor (required for interpolation; checked against deep models).
     sigma : float, optional
@@ -135,7 +141,7 @@ def restore(method: str, image: np.ndarray, modality: str, *, scale: int | None 
         Missing or unreadable model checkpoint.
     """
     m = get_method(method)
-    prof = get_profile(modality)
+    prof = as_profile(profile)
     img = np.asarray(image, dtype=np.float64)
     if m.task == "denoise" and scale not in (None, 1):
         raise ParameterError(f"{method} is a denoiser: no scale (got {scale})")
@@ -144,7 +150,7 @@ def restore(method: str, image: np.ndarray, modality: str, *, scale: int | None 
             raise ParameterError(f"{method}: super-resolution needs a scale (2, 3, 4, ...)")
         if params:
             raise ParameterError(f"{method}: unexpected parameters {sorted(params)}")
-        return upscale(img, check_scale(scale), method, prof.name)
+        return upscale(img, check_scale(scale), method, prof)
     if m.deep:
         from .inference import LoadedModel, apply_model, load_model
 
@@ -155,14 +161,14 @@ def restore(method: str, image: np.ndarray, modality: str, *, scale: int | None 
             raise ParameterError(f"{loaded.path}: is a {loaded.architecture} model, not {m.name}")
         if params:
             raise ParameterError(f"{method}: unexpected parameters {sorted(params)}")
-        return apply_model(loaded, img, prof.name, scale=scale)
+        return apply_model(loaded, img, prof, scale=scale)
     if m.name == "input":
         if img.ndim not in (2, 3):
             raise ParameterError(f"images must be 2D or 3D, got shape {img.shape}")
         return img.copy()
     fn: Callable[..., np.ndarray] = DENOISERS[m.name]
     try:
-        return fn(img, prof.name, sigma=sigma, noise_model=noise_model, **params)
+        return fn(img, prof, sigma=sigma, noise_model=noise_model, **params)
     except TypeError as exc:
         raise ParameterError(f"{method}: bad parameters {sorted(params)} ({exc})") from None
 

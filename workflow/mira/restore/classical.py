@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import ParameterError
+from ..modalities import ModalityProfile
 from .noise_models import noise_domain
 
 #: Candidate Gaussian widths (pixels) searched by SURE in :func:`denoise_gaussian`.
@@ -53,10 +54,10 @@ def _slicewise(fn: Callable[[np.ndarray], np.ndarray], u: np.ndarray) -> np.ndar
     return fn(u) if u.ndim == 2 else np.stack([fn(s) for s in u])
 
 
-def _run(core: Callable[[np.ndarray, float], np.ndarray], image, modality: str, sigma: float | None,
+def _run(core: Callable[[np.ndarray, float], np.ndarray], image, profile: ModalityProfile, sigma: float | None,
          noise_model: bool) -> np.ndarray:
+    dom = noise_domain(profile, noise_model)
     img = _as_image(image)
-    dom = noise_domain(modality, noise_model)
     u = dom.forward(img, sigma)
     return dom.inverse(core(u, dom.sigma))
 
@@ -91,16 +92,16 @@ def _gaussian_sure(u: np.ndarray, sigma: float, candidates=GAUSSIAN_SIGMAS_PX) -
     return float(best)
 
 
-def denoise_gaussian(image: np.ndarray, modality: str, *, sigma: float | None = None, sigma_px: float | None = None,
-                     noise_model: bool = True) -> np.ndarray:
+def denoise_gaussian(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None,
+                     sigma_px: float | None = None, noise_model: bool = True) -> np.ndarray:
     """Gaussian low-pass filter (:func:`scipy.ndimage.gaussian_filter`).
 
     Parameters
     ----------
     image : array
         2D or 3D image, native units.
-    modality : str
-        ``ct``, ``mri``, ``xray`` or ``us``.
+    profile : ModalityProfile
+        The resolved modality profile (its metric window defines the noise domain's working scale).
     sigma : float, optional
         Noise standard deviation in native units (default: wavelet MAD estimate).
     sigma_px : float, optional
@@ -121,7 +122,7 @@ def denoise_gaussian(image: np.ndarray, modality: str, *, sigma: float | None = 
         width = sigma_px if sigma_px is not None else _gaussian_sure(u, s)
         return ndi.gaussian_filter(u, width, mode="nearest")
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 # ---- median ----------------------------------------------------------------------------------------
@@ -159,8 +160,8 @@ def _median_sure(u: np.ndarray, sigma: float, candidates=MEDIAN_FOOTPRINTS) -> t
     return best[1], best[2]
 
 
-def denoise_median(image: np.ndarray, modality: str, *, sigma: float | None = None, footprint: str | None = None,
-                   noise_model: bool = True) -> np.ndarray:
+def denoise_median(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None,
+                   footprint: str | None = None, noise_model: bool = True) -> np.ndarray:
     """Median filter (:func:`scipy.ndimage.median_filter`), robust to impulsive noise.
 
     Parameters
@@ -180,13 +181,13 @@ def denoise_median(image: np.ndarray, modality: str, *, sigma: float | None = No
             return ndi.median_filter(u, footprint=_footprint(footprint, u.ndim), mode="nearest")
         return _median_sure(u, s)[1]
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 # ---- bilateral -------------------------------------------------------------------------------------
 
 
-def denoise_bilateral(image: np.ndarray, modality: str, *, sigma: float | None = None,
+def denoise_bilateral(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None,
                       sigma_color: float | None = None, sigma_spatial: float = 1.5,
                       noise_model: bool = True) -> np.ndarray:
     """Bilateral filter (:func:`skimage.restoration.denoise_bilateral`), slice by slice for volumes.
@@ -213,13 +214,13 @@ def denoise_bilateral(image: np.ndarray, modality: str, *, sigma: float | None =
         return _slicewise(lambda x: _bilateral(x, win_size=win, sigma_color=sc, sigma_spatial=sigma_spatial,
                                                mode="edge"), u)
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 # ---- non-local means --------------------------------------------------------------------------------
 
 
-def denoise_nl_means(image: np.ndarray, modality: str, *, sigma: float | None = None, h: float | None = None,
+def denoise_nl_means(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None, h: float | None = None,
                      patch_size: int = 5, patch_distance: int = 6, noise_model: bool = True) -> np.ndarray:
     """Non-local means (:func:`skimage.restoration.denoise_nl_means`, fast mode, noise variance removed).
 
@@ -244,13 +245,13 @@ def denoise_nl_means(image: np.ndarray, modality: str, *, sigma: float | None = 
         return _nlm(u, h=strength, sigma=s, fast_mode=True, patch_size=int(patch_size),
                     patch_distance=int(patch_distance))
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 # ---- wavelet ----------------------------------------------------------------------------------------
 
 
-def _wavelet(image, modality, sigma, method, wavelet, levels, noise_model):
+def _wavelet(image, profile, sigma, method, wavelet, levels, noise_model):
     from skimage.restoration import denoise_wavelet as _dw
 
     if int(levels) != levels or levels < 1:
@@ -260,33 +261,33 @@ def _wavelet(image, modality, sigma, method, wavelet, levels, noise_model):
         return _dw(u, sigma=s if s > 0 else None, wavelet=wavelet, mode="soft", wavelet_levels=int(levels),
                    method=method, rescale_sigma=True)
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
-def denoise_wavelet_visushrink(image: np.ndarray, modality: str, *, sigma: float | None = None, wavelet: str = "db4",
-                               levels: int = 3, noise_model: bool = True) -> np.ndarray:
+def denoise_wavelet_visushrink(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None,
+                               wavelet: str = "db4", levels: int = 3, noise_model: bool = True) -> np.ndarray:
     """Wavelet soft thresholding with the universal (VisuShrink) threshold ``sigma sqrt(2 ln N)``.
 
     :func:`skimage.restoration.denoise_wavelet` with ``method="VisuShrink"``, a ``db4`` wavelet and 3
     levels; ``sigma`` defaults to the MAD estimate of the finest diagonal detail band
     (``median(|d|) / 0.6745``, Donoho & Johnstone 1994).
     """
-    return _wavelet(image, modality, sigma, "VisuShrink", wavelet, levels, noise_model)
+    return _wavelet(image, profile, sigma, "VisuShrink", wavelet, levels, noise_model)
 
 
-def denoise_wavelet_bayesshrink(image: np.ndarray, modality: str, *, sigma: float | None = None, wavelet: str = "db4",
-                                levels: int = 3, noise_model: bool = True) -> np.ndarray:
+def denoise_wavelet_bayesshrink(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None,
+                                wavelet: str = "db4", levels: int = 3, noise_model: bool = True) -> np.ndarray:
     """Wavelet soft thresholding with a BayesShrink threshold per sub-band ``sigma^2 / sigma_x``.
 
     As :func:`denoise_wavelet_visushrink` with ``method="BayesShrink"`` (Chang, Yu & Vetterli 2000).
     """
-    return _wavelet(image, modality, sigma, "BayesShrink", wavelet, levels, noise_model)
+    return _wavelet(image, profile, sigma, "BayesShrink", wavelet, levels, noise_model)
 
 
 # ---- total variation ---------------------------------------------------------------------------------
 
 
-def denoise_tv(image: np.ndarray, modality: str, *, sigma: float | None = None, weight: float | None = None,
+def denoise_tv(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None, weight: float | None = None,
                noise_model: bool = True) -> np.ndarray:
     """Total-variation denoising (:func:`skimage.restoration.denoise_tv_chambolle`).
 
@@ -306,22 +307,24 @@ def denoise_tv(image: np.ndarray, modality: str, *, sigma: float | None = None, 
         w = weight if weight is not None else max(TV_WEIGHT_PER_SIGMA * s, 1e-6)
         return denoise_tv_chambolle(u, weight=w)
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 # ---- BM3D ---------------------------------------------------------------------------------------------
 
 
-def denoise_bm3d(image: np.ndarray, modality: str, *, sigma: float | None = None, noise_model: bool = True,
-                 profile: str = "np") -> np.ndarray:
+def denoise_bm3d(image: np.ndarray, profile: ModalityProfile, *, sigma: float | None = None, noise_model: bool = True,
+                 bm3d_profile: str = "np") -> np.ndarray:
     """BM3D collaborative filtering (the ``bm3d`` package, both stages), slice by slice for volumes.
 
     Parameters
     ----------
+    profile : ModalityProfile
+        As in :func:`denoise_gaussian`.
     sigma : float, optional
         Noise standard deviation in native units (default: wavelet MAD estimate); passed to BM3D as
         the white-noise ``sigma_psd`` in working units.
-    profile : str
+    bm3d_profile : str
         BM3D parameter profile (``"np"`` normal, ``"refilter"``, ``"vn"``, ``"high"``, ``"deb"``).
     noise_model
         As in :func:`denoise_gaussian`.
@@ -334,7 +337,7 @@ def denoise_bm3d(image: np.ndarray, modality: str, *, sigma: float | None = None
     """
     import bm3d
 
-    prof = _bm3d_profile(profile)
+    prof = _bm3d_profile(bm3d_profile)
 
     def core(u, s):
         if s <= 0:
@@ -342,7 +345,7 @@ def denoise_bm3d(image: np.ndarray, modality: str, *, sigma: float | None = None
         return _slicewise(lambda x: np.asarray(bm3d.bm3d(x, sigma_psd=s, profile=prof,
                                                          stage_arg=bm3d.BM3DStages.ALL_STAGES), dtype=np.float64), u)
 
-    return _run(core, image, modality, sigma, noise_model)
+    return _run(core, image, profile, sigma, noise_model)
 
 
 def _bm3d_profile(name: str):

@@ -10,7 +10,8 @@ Images go in and come out in native units; inside, they are window-normalised pe
 (:func:`mira.restore.noise_models.window_normalise`). SRCNN receives the bicubic upsampling of the
 low-resolution image (:func:`mira.restore.interpolation.upscale_bicubic`), EDSR the low-resolution
 image itself. Volumes are processed slice by slice. The model runs on the GPU when
-``torch.cuda.is_available()`` and ``device="auto"``, otherwise on the CPU.
+``torch.cuda.is_available()`` and ``device="auto"``, otherwise on the CPU
+(:func:`mira.nn.device.resolve_device`; ``"cuda"`` without a CUDA device is refused).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, require_profile
+from ..nn.device import resolve_device
 from .interpolation import check_scale, upscale_bicubic
 from .models import ARCHITECTURES, build_model
 from .noise_models import window_denormalise, window_normalise
@@ -35,13 +37,6 @@ PathLike = Union[str, os.PathLike]
 def sidecar_path(model_path: PathLike) -> Path:
     """The JSON sidecar beside a checkpoint: ``model.pt`` -> ``model.json``."""
     return Path(model_path).with_suffix(".json")
-
-
-def resolve_device(device: str | None = "auto") -> torch.device:
-    """``"auto"`` (or None): CUDA when available, else CPU; otherwise the named device."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -103,7 +98,7 @@ def load_model(path: PathLike, device: str | None = "auto") -> LoadedModel:
     return LoadedModel(module=model, meta=meta, path=p, device=dev)
 
 
-def prepare_input(architecture: str, image: np.ndarray, modality: str, scale: int = 1) -> np.ndarray:
+def prepare_input(architecture: str, image: np.ndarray, profile: ModalityProfile, scale: int = 1) -> np.ndarray:
     """The network input (working scale) for one 2D image in native units.
 
     DnCNN: the noisy image; SRCNN: its bicubic upsampling by ``scale``; EDSR: the LR image.
@@ -112,7 +107,7 @@ def prepare_input(architecture: str, image: np.ndarray, modality: str, scale: in
         raise ParameterError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
     if architecture == "srcnn":
         image = upscale_bicubic(image, scale)
-    return window_normalise(image, modality)
+    return window_normalise(image, profile)
 
 
 @torch.no_grad()
@@ -134,7 +129,8 @@ def forward_unit(module: torch.nn.Module, inputs: Sequence[np.ndarray], device: 
     return out  # type: ignore[return-value]
 
 
-def apply_model(model: LoadedModel, image: np.ndarray, modality: str, *, scale: int | None = None) -> np.ndarray:
+def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile, *,
+                scale: int | None = None) -> np.ndarray:
     """Restore ``image`` (native units) with a loaded network; returns native units, clipped to the range.
 
     Parameters
@@ -144,19 +140,25 @@ def apply_model(model: LoadedModel, image: np.ndarray, modality: str, *, scale: 
     image : array
         2D or 3D (slice by slice) image: the noisy image for DnCNN, the low-resolution image for the
         super-resolution networks.
-    modality : str
-        Must be one the network was trained on.
+    profile : ModalityProfile
+        Resolved profile of a modality the network was trained on; its ``metric_window`` must be the
+        normalisation window recorded in the sidecar (``meta["normalisation"]``) when there is one.
     scale : int, optional
         Super-resolution only: the requested upscaling factor; must equal the model's scale.
 
     Raises
     ------
     ParameterError
-        Wrong modality or scale for this model, or a bad image.
+        Wrong modality, normalisation window or scale for this model, or a bad image.
     """
-    prof = get_profile(modality)
+    prof = require_profile(profile, "apply_model")
     if model.modalities and prof.name not in model.modalities:
         raise ParameterError(f"{model.path}: {model.architecture} was trained on {model.modalities}, not {prof.name}")
+    trained = (model.meta.get("normalisation") or {}).get(prof.name)
+    if trained is not None and [float(v) for v in trained] != [float(v) for v in prof.metric_window]:
+        raise ParameterError(f"{model.path}: {model.architecture} was trained with the {prof.name} window "
+                             f"{list(trained)}, not {list(prof.metric_window)} "
+                             f"(retrain it after changing profiles.{prof.name}.metric_window)")
     if model.task == "sr":
         s = model.scale if scale is None else check_scale(scale)
         if s != model.scale:
@@ -171,10 +173,10 @@ def apply_model(model: LoadedModel, image: np.ndarray, modality: str, *, scale: 
     if not np.all(np.isfinite(img)):
         raise ParameterError("image contains NaN or inf")
     slices = [img] if img.ndim == 2 else list(img)
-    inputs = [prepare_input(model.architecture, sl, prof.name, s) for sl in slices]
+    inputs = [prepare_input(model.architecture, sl, prof, s) for sl in slices]
     outs = forward_unit(model.module, inputs, model.device)
     out = outs[0] if img.ndim == 2 else np.stack(outs)
-    return prof.clip(window_denormalise(out, prof.name))
+    return prof.clip(window_denormalise(out, prof))
 
 
 def training_case_ids(meta: dict) -> set[tuple[str, str]]:

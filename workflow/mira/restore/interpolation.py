@@ -9,14 +9,14 @@ so the output lies exactly on the reference grid: ``output.shape == scale * inpu
 
 Volumes are upscaled in-plane (the last two axes) slice by slice; the slice axis is left unchanged.
 Cubic and Lanczos kernels overshoot at edges; the result is clipped to the modality's physical value
-range when a modality is given.
+range when a modality profile is given.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, require_profile
 
 #: Interpolation kernels by method name.
 KERNELS = ("nearest", "bilinear", "bicubic", "lanczos")
@@ -41,7 +41,8 @@ def _resample(kernel: str):
             "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}[kernel]
 
 
-def upscale(image: np.ndarray, scale: int, kernel: str = "bicubic", modality: str | None = None) -> np.ndarray:
+def upscale(image: np.ndarray, scale: int, kernel: str = "bicubic",
+            profile: ModalityProfile | None = None) -> np.ndarray:
     """Upscale a 2D image (or each slice of a volume) by an integer ``scale`` with an interpolation kernel.
 
     Parameters
@@ -52,8 +53,8 @@ def upscale(image: np.ndarray, scale: int, kernel: str = "bicubic", modality: st
         Upscaling factor, 2..8.
     kernel : str
         ``"nearest"``, ``"bilinear"``, ``"bicubic"`` or ``"lanczos"``.
-    modality : str, optional
-        If given, the output is clipped to the modality's physical value range.
+    profile : ModalityProfile, optional
+        If given, the output is clipped to ``profile.value_range``.
 
     Returns
     -------
@@ -78,27 +79,27 @@ def upscale(image: np.ndarray, scale: int, kernel: str = "bicubic", modality: st
         return np.asarray(out, dtype=np.float64)
 
     out = one(img) if img.ndim == 2 else np.stack([one(z) for z in img])
-    return get_profile(modality).clip(out) if modality is not None else out
+    return require_profile(profile, "upscale").clip(out) if profile is not None else out
 
 
-def upscale_nearest(image: np.ndarray, scale: int, modality: str | None = None) -> np.ndarray:
+def upscale_nearest(image: np.ndarray, scale: int, profile: ModalityProfile | None = None) -> np.ndarray:
     """Nearest-neighbour upscaling (pixel replication); see :func:`upscale`."""
-    return upscale(image, scale, "nearest", modality)
+    return upscale(image, scale, "nearest", profile)
 
 
-def upscale_bilinear(image: np.ndarray, scale: int, modality: str | None = None) -> np.ndarray:
+def upscale_bilinear(image: np.ndarray, scale: int, profile: ModalityProfile | None = None) -> np.ndarray:
     """Bilinear upscaling; see :func:`upscale`."""
-    return upscale(image, scale, "bilinear", modality)
+    return upscale(image, scale, "bilinear", profile)
 
 
-def upscale_bicubic(image: np.ndarray, scale: int, modality: str | None = None) -> np.ndarray:
+def upscale_bicubic(image: np.ndarray, scale: int, profile: ModalityProfile | None = None) -> np.ndarray:
     """Bicubic (Keys, a = -0.5) upscaling, the usual super-resolution baseline; see :func:`upscale`."""
-    return upscale(image, scale, "bicubic", modality)
+    return upscale(image, scale, "bicubic", profile)
 
 
-def upscale_lanczos(image: np.ndarray, scale: int, modality: str | None = None) -> np.ndarray:
+def upscale_lanczos(image: np.ndarray, scale: int, profile: ModalityProfile | None = None) -> np.ndarray:
     """Lanczos-3 upscaling; see :func:`upscale`."""
-    return upscale(image, scale, "lanczos", modality)
+    return upscale(image, scale, "lanczos", profile)
 
 
 UPSCALERS = {"nearest": upscale_nearest, "bilinear": upscale_bilinear, "bicubic": upscale_bicubic,

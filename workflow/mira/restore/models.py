@@ -24,7 +24,8 @@ of a checkpoint stores exactly these).
 
 References
 ----------
-Zhang K et al. (2017) Beyond a Gaussian denoiser: residual learning of deep CNN for image denoising. IEEE TIP 26:3142-3155.
+Zhang K et al. (2017) Beyond a Gaussian denoiser: residual learning of deep CNN for image denoising.
+IEEE TIP 26:3142-3155.
 Dong C et al. (2016) Image super-resolution using deep convolutional networks. IEEE TPAMI 38:295-307.
 Lim B et al. (2017) Enhanced deep residual networks for single image super-resolution. CVPR workshops.
 Kim J, Lee JK, Lee KM (2016) Accurate image super-resolution using very deep convolutional networks (VDSR). CVPR.

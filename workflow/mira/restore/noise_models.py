@@ -46,7 +46,7 @@ from scipy.optimize import brentq
 from scipy.special import digamma, polygamma
 
 from ..errors import ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, require_profile
 
 #: Displayed dynamic range of stored ultrasound B-mode, dB (the degradation stage's convention).
 US_DYNAMIC_RANGE_DB = 60.0
@@ -56,19 +56,19 @@ _DB = 10.0 / np.log(10.0)  # 10 log10(x) = _DB * ln(x)
 # ---- CT / generic window normalisation ------------------------------------------------------------
 
 
-def window_normalise(image: np.ndarray, modality: str) -> np.ndarray:
-    """Map native units to the working scale ``(x - lo) / (hi - lo)`` of the modality's metric window.
+def window_normalise(image: np.ndarray, profile: ModalityProfile) -> np.ndarray:
+    """Map native units to the working scale ``(x - lo) / (hi - lo)`` of ``profile.metric_window``.
 
     For CT the window is -1000..1000 HU, so air is 0 and +1000 HU is 1; bone and metal above the
     window map above 1 and are *not* clipped, so :func:`window_denormalise` restores them exactly.
     """
-    lo, hi = get_profile(modality).metric_window
+    lo, hi = require_profile(profile, "window_normalise").metric_window
     return (np.asarray(image, dtype=np.float64) - lo) / (hi - lo)
 
 
-def window_denormalise(unit: np.ndarray, modality: str) -> np.ndarray:
+def window_denormalise(unit: np.ndarray, profile: ModalityProfile) -> np.ndarray:
     """Inverse of :func:`window_normalise` (working scale back to native units, e.g. HU)."""
-    lo, hi = get_profile(modality).metric_window
+    lo, hi = require_profile(profile, "window_denormalise").metric_window
     return np.asarray(unit, dtype=np.float64) * (hi - lo) + lo
 
 
@@ -192,22 +192,28 @@ class NoiseDomain:
 
     Create it with :func:`noise_domain`; ``forward`` returns the working-domain image, ``inverse``
     maps a denoised working-domain image back to native units (with the modality's bias correction).
-    ``sigma`` (working units) is the noise level the denoiser should assume.
+    ``sigma`` (working units) is the noise level the denoiser should assume. ``profile`` is the
+    resolved modality profile: its ``metric_window`` defines the working scale.
     """
 
-    modality: str
+    profile: ModalityProfile
     noise_model: bool = True
     sigma: float = 0.0
     mask: np.ndarray | None = field(default=None, repr=False)
     looks: float = float("inf")
+
+    @property
+    def modality(self) -> str:
+        """Name of the modality (``profile.name``)."""
+        return self.profile.name
 
     def forward(self, image: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Map ``image`` (native units) to the working domain and set :attr:`sigma`.
 
         ``sigma`` (native units) overrides the estimate.
         """
-        u = window_normalise(image, self.modality)
-        lo, hi = get_profile(self.modality).metric_window
+        u = window_normalise(image, self.profile)
+        lo, hi = self.profile.metric_window
         if self.modality == "us" and self.noise_model:
             self.mask = sector_mask(image)
         if sigma is not None:
@@ -223,7 +229,7 @@ class NoiseDomain:
     def inverse(self, unit: np.ndarray) -> np.ndarray:
         """Map a denoised working-domain image back to native units, clipped to the physical range."""
         v = np.asarray(unit, dtype=np.float64)
-        prof = get_profile(self.modality)
+        prof = self.profile
         if self.noise_model and self.modality == "mri":
             lo, hi = prof.metric_window
             v = rician_bias_correct(v * (hi - lo), self.sigma * (hi - lo)) / (hi - lo)
@@ -232,9 +238,9 @@ class NoiseDomain:
                 v = v - log_speckle_mean_db(self.looks) / US_DYNAMIC_RANGE_DB
             if self.mask is not None:
                 v = np.where(self.mask, v, 0.0)
-        return prof.clip(window_denormalise(v, self.modality))
+        return prof.clip(window_denormalise(v, prof))
 
 
-def noise_domain(modality: str, noise_model: bool = True) -> NoiseDomain:
-    """A fresh :class:`NoiseDomain` for ``modality`` (``noise_model=False``: plain window normalisation)."""
-    return NoiseDomain(modality=get_profile(modality).name, noise_model=bool(noise_model))
+def noise_domain(profile: ModalityProfile, noise_model: bool = True) -> NoiseDomain:
+    """A fresh :class:`NoiseDomain` for ``profile`` (``noise_model=False``: plain window normalisation)."""
+    return NoiseDomain(profile=require_profile(profile, "noise_domain"), noise_model=bool(noise_model))

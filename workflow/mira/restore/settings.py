@@ -1,6 +1,10 @@
 """Training settings and DnCNN noise ranges, without torch: the Snakefile's job plan reads them at
 parse time (on a cluster every job parses the workflow again, so this module must import fast).
 :mod:`.training` uses them to train.
+
+A ``restore.training`` mapping splits into the loop (:class:`mira.nn.TrainSettings`, the one
+training-settings type of mira) and :class:`PatchSettings` (patches, loss, copies, validation
+cases, batch-norm recalibration): :func:`restore_training`.
 """
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError, ParameterError
-from ..modalities import get_profile
+from ..modalities import ModalityProfile, as_profile
+from ..nn.settings import TrainSettings
 
 #: Noise models DnCNN is trained on per modality when the config gives none: the degradation and
 #: the parameter varied. Without a ``range`` the parameter is drawn log-uniformly between the
@@ -25,28 +30,29 @@ HISTORY_COLUMNS = ("epoch", "steps", "lr", "train_loss", "val_psnr_db", "elapsed
 VAL_LEVELS = ("mild", "moderate", "severe")
 
 
-@dataclass
-class TrainSettings:
-    """Training hyper-parameters (config ``restore.training`` merged with ``restore.models.<arch>``).
+#: Keys of ``restore.training`` (and of the training overrides in ``restore.models.<arch>``), in the
+#: order the checkpoint sidecar records them (``model.json`` -> ``training``).
+TRAINING_KEYS: tuple[str, ...] = ("budget_s", "epochs", "steps_per_epoch", "patch_size", "batch_size", "lr",
+                                  "min_lr_factor", "patience", "loss", "copies", "val_cases", "threads", "device",
+                                  "bn_batches", "budget_clock")
+#: The keys that set the loop (:class:`mira.nn.TrainSettings`); the others set the data and the loss.
+LOOP_KEYS: tuple[str, ...] = ("budget_s", "epochs", "steps_per_epoch", "batch_size", "lr", "min_lr_factor", "patience",
+                              "threads", "device", "budget_clock")
+#: Values of keys a library caller leaves out (the workflow fills every key from the schema).
+LIBRARY_DEFAULTS: dict[str, Any] = {"budget_s": 120.0, "epochs": 100, "steps_per_epoch": 40, "patch_size": 48,
+                                    "batch_size": 16, "lr": 1e-3, "min_lr_factor": 0.05, "patience": 10, "loss": "mse",
+                                    "copies": 4, "val_cases": 4, "threads": 1, "device": "cpu", "bn_batches": 8,
+                                    "budget_clock": "wall"}
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """How the restoration networks' batches and loss are made (the loop is a :class:`mira.nn.TrainSettings`).
 
     Attributes
     ----------
-    budget_s : float
-        Wall-time budget of the loop (steps + validation), seconds; 0 = none (``epochs`` decides).
-    epochs : int
-        Maximal number of epochs.
-    steps_per_epoch : int
-        Optimiser steps between two validations.
     patch_size : int
         Patch side on the target (high-resolution) grid, pixels; rounded down to a multiple of the scale.
-    batch_size : int
-        Patches per step.
-    lr : float
-        Adam learning rate at the start.
-    min_lr_factor : float
-        Final learning rate of the cosine schedule as a fraction of ``lr``.
-    patience : int
-        Early stopping: epochs without a better validation PSNR before stopping.
     loss : str
         ``"mse"``, ``"l1"`` or ``"nmse"``: the MSE of each training image divided by its noise variance
         (denoising; 1 for super-resolution), so every noise level weighs the same, as in the mean
@@ -55,64 +61,61 @@ class TrainSettings:
         Denoising: noisy versions of each training image (each at its own random level).
     val_cases : int
         Validation images per modality (the first ones of the val split).
-    threads : int
-        torch CPU threads.
-    device : str
-        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    budget_clock : str
-        ``"wall"`` (default): ``budget_s`` is wall-clock time; ``"cpu"``: process CPU time (all threads),
-        which gives a network the same compute on a loaded machine as on an idle one (on an idle
-        machine with 1 thread the two are the same).
     bn_batches : int
         Batches used to recompute batch-norm statistics before every validation (0: keep the running
-        averages); see :func:`recalibrate_batch_norm`.
+        averages); see :func:`mira.restore.training.recalibrate_batch_norm`.
     """
 
-    budget_s: float = 120.0
-    epochs: int = 100
-    steps_per_epoch: int = 40
     patch_size: int = 48
-    batch_size: int = 16
-    lr: float = 1e-3
-    min_lr_factor: float = 0.05
-    patience: int = 10
     loss: str = "mse"
     copies: int = 4
     val_cases: int = 4
-    threads: int = 1
-    device: str = "cpu"
     bn_batches: int = 8
-    budget_clock: str = "wall"
 
-    def check(self) -> "TrainSettings":
-        if self.budget_s < 0 or self.epochs < 1 or self.steps_per_epoch < 1 or self.batch_size < 1:
-            raise ParameterError(f"training needs budget_s >= 0 and epochs, steps_per_epoch, batch_size >= 1: {self}")
-        if self.patch_size < 8 or self.lr <= 0 or not 0 < self.min_lr_factor <= 1 or self.patience < 1:
-            raise ParameterError(f"training needs patch_size >= 8, lr > 0, 0 < min_lr_factor <= 1, patience >= 1: {self}")
+    def __post_init__(self) -> None:
+        if self.patch_size < 8 or self.copies < 1 or self.val_cases < 1 or self.bn_batches < 0:
+            raise ParameterError(f"training needs patch_size >= 8, copies, val_cases >= 1, bn_batches >= 0: {self}")
         if self.loss not in ("mse", "nmse", "l1"):
             raise ParameterError(f"training loss must be 'mse', 'nmse' or 'l1', got {self.loss!r}")
-        if self.budget_clock not in ("wall", "cpu"):
-            raise ParameterError(f"budget_clock must be 'wall' or 'cpu', got {self.budget_clock!r}")
-        if self.copies < 1 or self.val_cases < 1 or self.threads < 1 or self.bn_batches < 0:
-            raise ParameterError(f"training needs copies, val_cases, threads >= 1: {self}")
-        return self
 
 
-_SETTING_KEYS = {f for f in TrainSettings.__dataclass_fields__}
+def restore_training(settings: Mapping[str, Any] | None = None) -> tuple[TrainSettings, PatchSettings, dict]:
+    """The loop settings, the patch settings and the full record of a ``restore.training`` mapping.
+
+    ``settings`` holds keys of :data:`TRAINING_KEYS` (``restore.training`` merged with the overrides
+    of ``restore.models.<arch>``); missing keys take :data:`LIBRARY_DEFAULTS`. The record (every key,
+    in :data:`TRAINING_KEYS` order) is what the checkpoint sidecar stores.
+
+    Raises
+    ------
+    ParameterError
+        Unknown keys or values out of range.
+    """
+    given = dict(settings or {})
+    bad = sorted(set(given) - set(TRAINING_KEYS))
+    if bad:
+        raise ParameterError(f"unknown training settings {bad} (known: {sorted(TRAINING_KEYS)})")
+    record = {k: given.get(k, LIBRARY_DEFAULTS[k]) for k in TRAINING_KEYS}
+    if record["epochs"] < 1 or record["steps_per_epoch"] < 1 or record["patience"] < 1:
+        raise ParameterError(f"training needs epochs, steps_per_epoch, patience >= 1: {record}")
+    loop = TrainSettings(**{k: record[k] for k in LOOP_KEYS}, deterministic=True)
+    patch = PatchSettings(**{k: record[k] for k in TRAINING_KEYS if k not in LOOP_KEYS})
+    return loop, patch, record
 
 
 def split_model_config(architecture: str, section: Mapping[str, Any]) -> tuple[dict, dict]:
     """Split a ``restore.models.<arch>`` mapping into (architecture parameters, training overrides)."""
-    arch_params = {k: v for k, v in section.items() if k not in _SETTING_KEYS}
-    train = {k: v for k, v in section.items() if k in _SETTING_KEYS}
+    arch_params = {k: v for k, v in section.items() if k not in TRAINING_KEYS}
+    train = {k: v for k, v in section.items() if k in TRAINING_KEYS}
     return arch_params, train
 
 
-def noise_specs_for(modality: str, specs: Mapping[str, Any] | None = None) -> list[dict]:
-    """The DnCNN training noise specs of ``modality``: from ``specs`` (config) or :data:`DEFAULT_TRAIN_NOISE`."""
+def noise_specs_for(modality: ModalityProfile | str, specs: Mapping[str, Any] | None = None) -> list[dict]:
+    """The DnCNN training noise specs of ``modality`` (a profile or its name): from ``specs`` (config) or
+    :data:`DEFAULT_TRAIN_NOISE`."""
     from ..degrade import get_model
 
-    mod = get_profile(modality).name
+    mod = as_profile(modality).name
     chosen = (specs or {}).get(mod)
     chosen = DEFAULT_TRAIN_NOISE.get(mod, []) if chosen is None else chosen
     if not chosen:

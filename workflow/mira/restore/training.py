@@ -1,4 +1,4 @@
-"""One training loop for every restoration network (DnCNN, SRCNN, EDSR-style).
+"""Training of the restoration networks (DnCNN, SRCNN, EDSR-style): data, patches, validation, checkpoints.
 
 Data
     Images come from dataset folders of the **training split** (the validation split for validation);
@@ -14,12 +14,12 @@ Data
     Validation images are degraded at the calibrated mild/moderate/severe levels (denoising) or at
     the scale (SR), with fixed generators.
 
-Loop
+Loop (:func:`mira.nn.fit.fit`, the one training loop of mira)
     Random patches (``patch_size`` px on the target grid) with random flips/rot90 (the 8 dihedral
     transforms, applied identically to input and target), mini-batches of ``batch_size``, Adam.
     An epoch is ``steps_per_epoch`` steps followed by the validation PSNR (mira.metrics.psnr, the
-    modality's fixed window). Learning rate: a cosine from ``lr`` to ``lr * min_lr_factor`` over the
-    wall-time budget (its position is the elapsed fraction of the budget, so load spikes on a shared
+    window of the modality's profile). Learning rate: a cosine from ``lr`` to ``lr * min_lr_factor``
+    over the wall-time budget (its position is the elapsed fraction of the budget, so load spikes on a shared
     machine do not distort it) or, without a budget, over ``epochs * steps_per_epoch`` steps. Training
     stops after ``epochs`` epochs, after ``patience`` epochs without a better validation PSNR (early
     stopping), or when the wall-time budget is spent (checked after every step). The weights of the
@@ -43,16 +43,14 @@ Outputs (:func:`train_restorer`)
 """
 from __future__ import annotations
 
-import copy
 import csv
 import hashlib
 import io as _io
 import json
 import logging
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
@@ -63,13 +61,15 @@ from ..atomic import write_text, write_torch
 from ..dataset import Dataset
 from ..errors import InputError, ParameterError
 from ..metrics.fidelity import psnr
-from ..modalities import get_profile
-from ..seeding import derive_seed, deterministic_torch, rng_for
-from .inference import forward_unit, prepare_input, resolve_device, sidecar_path
+from ..modalities import ModalityProfile
+from ..nn.device import model_device, resolve_device
+from ..nn.fit import FitResult, TrainSettings, fit, seeded
+from ..seeding import derive_seed, rng_for
+from .inference import forward_unit, prepare_input, sidecar_path
 from .interpolation import check_scale
 from .models import ARCHITECTURES, build_model, count_parameters
 from .noise_models import window_denormalise, window_normalise
-from .settings import HISTORY_COLUMNS, VAL_LEVELS, TrainSettings, noise_specs_for
+from .settings import HISTORY_COLUMNS, VAL_LEVELS, PatchSettings, noise_specs_for, restore_training
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class _Sample:
 
     inp: np.ndarray
     target: np.ndarray
-    modality: str
+    profile: ModalityProfile
     target_native: np.ndarray | None = None
     tag: str = ""
     weight: float = 1.0
@@ -128,57 +128,62 @@ def _load_images(dirs: Sequence[PathLike], part: str, limit_per_modality: int | 
     return images, provenance
 
 
-def _draw_noise(spec: dict, modality: str, rng: np.random.Generator) -> dict:
+def _draw_noise(spec: dict, profile: ModalityProfile, rng: np.random.Generator) -> dict:
     from ..degrade import level_params
 
     lo, hi = spec["range"]
     value = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    params = level_params(spec["degradation"], modality, "moderate")
+    params = level_params(spec["degradation"], profile, "moderate")
     default = params.get(spec["parameter"])
     params[spec["parameter"]] = int(round(value)) if isinstance(default, (int, np.integer)) else value
     return params
 
 
-def _denoise_samples(images: list[_Image], specs: dict[str, list[dict]], copies: int, seed: int, arch: str
-                     ) -> list[_Sample]:
+def _denoise_samples(images: list[_Image], specs: dict[str, list[dict]], copies: int, seed: int, arch: str,
+                     profiles: Mapping[str, ModalityProfile]) -> list[_Sample]:
     from ..degrade import apply
 
     out = []
     for im in images:
+        prof = profiles[im.modality]
         for c in range(copies):
             rng = rng_for(seed, "restore-train", arch, im.source, im.modality, im.case_id, c)
             sp = specs[im.modality][int(rng.integers(len(specs[im.modality])))]
-            params = _draw_noise(sp, im.modality, rng)
-            deg = apply(sp["degradation"], im.image, params, rng, modality=im.modality, spacing=im.spacing)
-            inp, tgt = window_normalise(deg.image, im.modality), window_normalise(deg.reference, im.modality)
+            params = _draw_noise(sp, prof, rng)
+            deg = apply(sp["degradation"], im.image, params, rng, profile=prof, spacing=im.spacing)
+            inp, tgt = window_normalise(deg.image, prof), window_normalise(deg.reference, prof)
             noise_var = float(np.mean((inp - tgt) ** 2))
-            out.append(_Sample(inp, tgt, im.modality, tag=f"{sp['degradation']}:{sp['parameter']}={params[sp['parameter']]:.4g}",
-                               weight=1.0 / max(noise_var, 1e-8)))
+            tag = f"{sp['degradation']}:{sp['parameter']}={params[sp['parameter']]:.4g}"
+            out.append(_Sample(inp, tgt, prof, tag=tag, weight=1.0 / max(noise_var, 1e-8)))
     return out
 
 
-def _denoise_val(images: list[_Image], specs: dict[str, list[dict]], seed: int, arch: str) -> list[_Sample]:
+def _denoise_val(images: list[_Image], specs: dict[str, list[dict]], seed: int, arch: str,
+                 profiles: Mapping[str, ModalityProfile]) -> list[_Sample]:
     from ..degrade import apply
 
     out = []
     for im in images:
+        prof = profiles[im.modality]
         for sp in specs[im.modality]:
             for level in VAL_LEVELS:
                 rng = rng_for(seed, "restore-val", arch, im.source, im.modality, im.case_id, sp["degradation"], level)
-                deg = apply(sp["degradation"], im.image, level, rng, modality=im.modality, spacing=im.spacing)
-                out.append(_Sample(prepare_input(arch, deg.image, im.modality), window_normalise(deg.reference, im.modality),
-                                   im.modality, target_native=deg.reference, tag=f"{sp['degradation']}/{level}"))
+                deg = apply(sp["degradation"], im.image, level, rng, profile=prof, spacing=im.spacing)
+                out.append(_Sample(prepare_input(arch, deg.image, prof), window_normalise(deg.reference, prof),
+                                   prof, target_native=deg.reference, tag=f"{sp['degradation']}/{level}"))
     return out
 
 
-def _sr_samples(images: list[_Image], scale: int, arch: str, native: bool = False) -> list[_Sample]:
+def _sr_samples(images: list[_Image], scale: int, arch: str, profiles: Mapping[str, ModalityProfile],
+                native: bool = False) -> list[_Sample]:
     from ..degrade import apply
 
     out = []
     for im in images:
-        deg = apply("downsample", im.image, f"x{scale}", None, modality=im.modality, spacing=im.spacing)
-        inp = prepare_input(arch, deg.image, im.modality, scale)
-        out.append(_Sample(inp, window_normalise(deg.reference, im.modality), im.modality,
+        prof = profiles[im.modality]
+        deg = apply("downsample", im.image, f"x{scale}", None, profile=prof, spacing=im.spacing)
+        inp = prepare_input(arch, deg.image, prof, scale)
+        out.append(_Sample(inp, window_normalise(deg.reference, prof), prof,
                            target_native=deg.reference if native else None, tag=f"x{scale}"))
     return out
 
@@ -249,119 +254,58 @@ def recalibrate_batch_norm(module: torch.nn.Module, sampler: "PatchSampler", bat
 
 
 def validation_psnr(module: torch.nn.Module, samples: Sequence[_Sample], device: torch.device) -> float:
-    """Mean PSNR (dB, modality's fixed window) of the network's outputs on the validation samples."""
+    """Mean PSNR (dB, window of each sample's profile) of the network's outputs on the validation samples."""
     outs = forward_unit(module, [s.inp for s in samples], device)
     vals = []
     for s, o in zip(samples, outs):
-        prof = get_profile(s.modality)
-        restored = prof.clip(window_denormalise(o, s.modality))
-        ref = s.target_native if s.target_native is not None else window_denormalise(s.target, s.modality)
-        vals.append(min(psnr(ref, restored, s.modality), 100.0))
+        prof = s.profile
+        restored = prof.clip(window_denormalise(o, prof))
+        ref = s.target_native if s.target_native is not None else window_denormalise(s.target, prof)
+        vals.append(min(psnr(ref, restored, prof), 100.0))
     return float(np.mean(vals))
 
 
-# ---- the loop ----------------------------------------------------------------------------------------
+# ---- training through mira.nn.fit ------------------------------------------------------------------
 
 
-@dataclass
-class TrainResult:
-    """What :func:`fit` returns: the best network and the run's record."""
+def patch_loss(kind: str):
+    """``loss(model, (x, y, w))`` of :func:`mira.nn.fit.fit`: per-patch MSE or L1, mean over patches
+    (``"nmse"``: weighted by the patches' inverse noise variance)."""
 
-    module: torch.nn.Module
-    history: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_psnr_db: float = float("-inf")
-    epochs: int = 0
-    planned_epochs: int = 0
-    steps: int = 0
-    stopped_by: str = ""
-    wall_time_s: float = 0.0
-    cpu_time_s: float = 0.0
-
-
-def fit(module: torch.nn.Module, sampler: PatchSampler, val: Sequence[_Sample], settings: TrainSettings, *,
-        seed: int, device: torch.device, logger: logging.Logger | None = None, label: str = "") -> TrainResult:
-    """Train ``module`` in place (see the module docstring) and load the best validation weights into it."""
-    lg = logger or log
-    s = settings.check()
-    module.to(device)
-    opt = torch.optim.Adam(module.parameters(), lr=s.lr)
-
-    def loss_fn(out, y, w):
-        err = (out - y) ** 2 if s.loss in ("mse", "nmse") else (out - y).abs()
+    def loss(model: torch.nn.Module, batch) -> torch.Tensor:
+        x, y, w = batch
+        out = model(x)
+        err = (out - y) ** 2 if kind in ("mse", "nmse") else (out - y).abs()
         per_sample = err.mean(dim=(1, 2, 3))
-        return (per_sample * w).mean() if s.loss == "nmse" else per_sample.mean()
+        return (per_sample * w).mean() if kind == "nmse" else per_sample.mean()
 
-    plan = {"epochs": s.epochs}
-    now = time.process_time if s.budget_clock == "cpu" else time.perf_counter
-    clock = {"t0": now()}
-    total_steps = s.epochs * s.steps_per_epoch
+    return loss
 
-    def lr_factor(step: int) -> float:
-        # cosine from 1 to min_lr_factor over the budget (wall time) or, without one, over the epochs
-        if s.budget_s:
-            t = min(1.0, (now() - clock["t0"]) / s.budget_s)
-        else:
-            t = min(1.0, step / max(1, total_steps))
-        return s.min_lr_factor + (1 - s.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    res = TrainResult(module=module)
-    best_state = copy.deepcopy(module.state_dict())
-    bad = 0
-    t0, c0 = time.perf_counter(), time.process_time()
-    clock["t0"] = now()
-    out_of_time = False
-    epoch = 0
-    while True:
-        epoch += 1
-        module.train()
-        losses = []
-        for _ in range(s.steps_per_epoch):
-            xb, yb, wb = sampler.batch(s.batch_size)
-            x, y, w = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device), torch.from_numpy(wb).to(device)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(module(x), y, w)
-            loss.backward()
-            opt.step()
-            sched.step()
-            res.steps += 1
-            losses.append(float(loss.detach()))
-            if s.budget_s and now() - clock["t0"] >= s.budget_s:
-                out_of_time = True
-                break
-        recalibrate_batch_norm(module, sampler, s.bn_batches, s.batch_size, device)
-        val_psnr = validation_psnr(module, val, device)
-        elapsed = time.perf_counter() - t0
-        spent = now() - clock["t0"]
-        if s.budget_s:
-            # estimate: the epochs that fit the budget at the mean epoch time so far (for the log)
-            fit_more = math.floor(max(0.0, s.budget_s - spent) / max(spent / epoch, 1e-9))
-            plan["epochs"] = int(max(epoch, min(s.epochs, epoch + fit_more)))
-        row = {"epoch": epoch, "steps": res.steps, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
-               "val_psnr_db": val_psnr, "elapsed_s": elapsed, "planned_epochs": int(plan["epochs"])}
-        res.history.append(row)
-        if val_psnr > res.best_val_psnr_db:
-            res.best_val_psnr_db, res.best_epoch, bad = val_psnr, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            bad += 1
-        lg.info("%sepoch %d/%d: loss %.3g, val PSNR %.2f dB (best %.2f @ %d), lr %.2g, %.1f s%s", label, epoch,
-                plan["epochs"], row["train_loss"], val_psnr, res.best_val_psnr_db, res.best_epoch, row["lr"], elapsed,
-                f" ({spent:.1f} of {s.budget_s:g} s {s.budget_clock})" if s.budget_s else "")
-        if out_of_time:
-            res.stopped_by = "budget"
-        elif bad >= s.patience:
-            res.stopped_by = "early_stopping"
-        elif epoch >= s.epochs:
-            res.stopped_by = "epochs"
-        if res.stopped_by:
-            break
-    module.load_state_dict(best_state)
-    module.eval()
-    res.epochs, res.planned_epochs = epoch, int(plan["epochs"])
-    res.wall_time_s, res.cpu_time_s = time.perf_counter() - t0, time.process_time() - c0
-    return res
+def train_network(module: torch.nn.Module, sampler: PatchSampler, val: Sequence[_Sample], loop: TrainSettings,
+                  patch: PatchSettings, *, logger: logging.Logger | None = None, label: str = "") -> FitResult:
+    """Train ``module`` in place with :func:`mira.nn.fit.fit` on ``sampler``'s patches (module docstring).
+
+    Every epoch ends with the batch-norm recalibration (``patch.bn_batches``) and the validation
+    PSNR; the best validation weights are loaded into ``module``.
+    """
+    def batches(epoch: int):
+        return (sampler.batch(loop.batch_size) for _ in range(loop.steps_per_epoch))
+
+    def validate(model: torch.nn.Module, epoch: int) -> float:
+        device = model_device(model)
+        recalibrate_batch_norm(model, sampler, patch.bn_batches, loop.batch_size, device)
+        return validation_psnr(model, val, device)
+
+    return fit(module, batches, loop, loss=patch_loss(patch.loss), validate=validate, score_name="val PSNR",
+               logger=logger or log, label=label)
+
+
+def history_rows(res: FitResult) -> list[dict]:
+    """The epochs of a run as rows of :data:`~mira.restore.settings.HISTORY_COLUMNS` (``history.csv``)."""
+    return [{"epoch": r["epoch"], "steps": r["steps"], "lr": r["lr"], "train_loss": r["train_loss"],
+             "val_psnr_db": r["score"], "elapsed_s": r["elapsed_s"], "planned_epochs": r["planned_epochs"]}
+            for r in res.history]
 
 
 # ---- the pipeline entry point ----------------------------------------------------------------------
@@ -388,9 +332,93 @@ def save_checkpoint(module: torch.nn.Module, meta: Mapping[str, Any], path: Path
     write_text(sidecar_path(out), json.dumps(dict(meta), indent=2, default=_json_default) + "\n")
 
 
+def _check_architecture(architecture: str, scale: int) -> tuple[str, str, int]:
+    """``(arch, task, scale)``, with the scale checked against the task."""
+    arch = str(architecture).lower()
+    if arch not in ARCHITECTURES:
+        raise ParameterError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    task = ARCHITECTURES[arch]
+    if task == "sr":
+        scale = check_scale(scale)
+    elif scale != 1:
+        raise ParameterError(f"{arch} is a denoiser: scale must be 1, got {scale}")
+    return arch, task, scale
+
+
+@dataclass
+class _Data:
+    """The prepared training and validation samples of one network, with their provenance."""
+
+    samples: list[_Sample]
+    val: list[_Sample]
+    specs: dict
+    factor: int
+    modalities: list[str]
+    provenance: dict
+    n_images: int
+
+
+def _prepare_data(arch: str, task: str, scale: int, train_dirs, val_dirs, patch: PatchSettings, seed: int,
+                  profiles: Mapping[str, ModalityProfile], train_noise: Mapping[str, Any] | None) -> _Data:
+    """Load the images, check the splits and make the (degraded input, target) samples."""
+    train_imgs, train_prov = _load_images(train_dirs, "train")
+    val_imgs, val_prov = _load_images(val_dirs, "val", limit_per_modality=patch.val_cases)
+    train_ids = {(im.source, im.case_id) for im in train_imgs}
+    leaked = sorted(c for src, c in {(im.source, im.case_id) for im in val_imgs} if (src, c) in train_ids)
+    if leaked:
+        raise InputError(f"validation cases {leaked[:5]} also appear in the training data")
+    modalities = sorted({im.modality for im in train_imgs})
+    if sorted({im.modality for im in val_imgs}) != modalities:
+        raise InputError(f"training modalities {modalities} and validation modalities "
+                         f"{sorted({im.modality for im in val_imgs})} differ")
+    missing = [m for m in modalities if m not in profiles]
+    if missing:
+        raise ParameterError(f"no modality profile given for {missing} (profiles= maps each modality to its profile)")
+    if task == "denoise":
+        specs = {m: noise_specs_for(profiles[m], train_noise) for m in modalities}
+        samples = _denoise_samples(train_imgs, specs, patch.copies, seed, arch, profiles)
+        val = _denoise_val(val_imgs, specs, seed, arch, profiles)
+        factor = 1
+    else:
+        specs = {}
+        samples = _sr_samples(train_imgs, scale, arch, profiles)
+        val = _sr_samples(val_imgs, scale, arch, profiles, native=True)
+        factor = scale if arch == "edsr" else 1
+    return _Data(samples, val, specs, factor, modalities, {"train": train_prov, "val": val_prov}, len(train_imgs))
+
+
+def _sidecar(arch: str, task: str, scale: int, arch_params, data: _Data, profiles, record: dict, seed: int,
+             module: torch.nn.Module, res: FitResult, prep_s: float) -> dict:
+    """The checkpoint's JSON sidecar (the data contract of :mod:`mira.restore.inference`)."""
+    ms = data.modalities
+    return {
+        "architecture": arch, "params": dict(arch_params or {}), "task": task, "scale": int(scale), "modalities": ms,
+        "normalisation": {m: list(profiles[m].metric_window) for m in ms},
+        "data": {**data.provenance, "train_samples": len(data.samples), "val_samples": len(data.val)},
+        "noise": (data.specs if task == "denoise"
+                  else {m: [{"degradation": "downsample", "level": f"x{scale}"}] for m in ms}),
+        "seed": int(seed), "training": record, "parameters": count_parameters(module),
+        "epochs": res.epochs, "planned_epochs": res.planned_epochs, "steps": res.steps, "best_epoch": res.best_epoch,
+        "best_val_psnr_db": round(res.best_score, 4),
+        "final_val_psnr_db": round(res.history[-1]["score"], 4) if res.history else None,
+        "stopped_by": res.stopped_by, "wall_time_s": round(res.wall_time_s, 2), "cpu_time_s": round(res.cpu_time_s, 2),
+        "data_prep_s": round(prep_s, 2), "device": str(res.device), "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def _write_history(res: FitResult, path: PathLike) -> None:
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in history_rows(res):
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text(path, buf.getvalue())
+
+
 def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: Sequence[PathLike],
-                   out_model: PathLike, *, seed: int, scale: int = 1, arch_params: Mapping[str, Any] | None = None,
-                   settings: TrainSettings | Mapping[str, Any] | None = None,
+                   out_model: PathLike, *, seed: int, profiles: Mapping[str, ModalityProfile], scale: int = 1,
+                   arch_params: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
                    train_noise: Mapping[str, Any] | None = None, history_csv: PathLike | None = None,
                    logger: logging.Logger | None = None) -> dict:
     """Train one network on dataset folders and write ``out_model`` (.pt) plus its JSON sidecar.
@@ -405,12 +433,15 @@ def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: 
         Checkpoint path (``model.pt``); the sidecar is written beside it (``model.json``).
     seed : int
         The global seed; every generator is derived from it, the architecture and the scale.
+    profiles : mapping of str to ModalityProfile
+        The resolved profile of every modality in the folders (working scale, PSNR window, clip).
     scale : int
         Super-resolution factor (2..8); must be 1 (default) for DnCNN.
     arch_params : mapping
         Architecture parameters (see :mod:`mira.restore.models`).
-    settings : TrainSettings or mapping
-        Training hyper-parameters.
+    settings : mapping
+        Training settings: keys of :data:`mira.restore.settings.TRAINING_KEYS`
+        (:func:`~mira.restore.settings.restore_training`).
     train_noise : mapping, optional
         DnCNN noise specs per modality (``restore.train_noise``; default :data:`DEFAULT_TRAIN_NOISE`).
     history_csv : path, optional
@@ -422,75 +453,26 @@ def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: 
         The sidecar.
     """
     lg = logger or log
-    arch = str(architecture).lower()
-    if arch not in ARCHITECTURES:
-        raise ParameterError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
-    task = ARCHITECTURES[arch]
-    if task == "sr":
-        scale = check_scale(scale)
-    elif scale != 1:
-        raise ParameterError(f"{arch} is a denoiser: scale must be 1, got {scale}")
-    s = settings if isinstance(settings, TrainSettings) else TrainSettings(**dict(settings or {}))
-    s.check()
-    torch.set_num_threads(int(s.threads))
-    device = resolve_device(s.device)
+    arch, task, scale = _check_architecture(architecture, scale)
+    loop, patch, record = restore_training(settings)
+    torch.set_num_threads(int(loop.threads))
+    device = resolve_device(loop.device)
     t_prep = time.perf_counter()
-
-    train_imgs, train_prov = _load_images(train_dirs, "train")
-    val_imgs, val_prov = _load_images(val_dirs, "val", limit_per_modality=s.val_cases)
-    train_ids = {(im.source, im.case_id) for im in train_imgs}
-    leaked = sorted(c for src, c in {(im.source, im.case_id) for im in val_imgs} if (src, c) in train_ids)
-    if leaked:
-        raise InputError(f"validation cases {leaked[:5]} also appear in the training data")
-    modalities = sorted({im.modality for im in train_imgs})
-    if sorted({im.modality for im in val_imgs}) != modalities:
-        raise InputError(f"training modalities {modalities} and validation modalities "
-                         f"{sorted({im.modality for im in val_imgs})} differ")
-    key = (arch, f"x{scale}" if task == "sr" else "-".join(modalities))
-    if task == "denoise":
-        specs = {m: noise_specs_for(m, train_noise) for m in modalities}
-        samples = _denoise_samples(train_imgs, specs, s.copies, seed, arch)
-        val = _denoise_val(val_imgs, specs, seed, arch)
-        factor = 1
-    else:
-        specs = {}
-        samples = _sr_samples(train_imgs, scale, arch)
-        val = _sr_samples(val_imgs, scale, arch, native=True)
-        factor = scale if arch == "edsr" else 1
+    data = _prepare_data(arch, task, scale, train_dirs, val_dirs, patch, seed, profiles, train_noise)
+    key = (arch, f"x{scale}" if task == "sr" else "-".join(data.modalities))
     prep_s = time.perf_counter() - t_prep
     lg.info("%s %s: %d training samples from %d images, %d validation images, data prepared in %.1f s",
-            arch, key[1], len(samples), len(train_imgs), len(val), prep_s)
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "restore-init", *key) % (2 ** 63))
+            arch, key[1], len(data.samples), data.n_images, len(data.val), prep_s)
+    with seeded(derive_seed(seed, "restore-init", *key) % (2 ** 63)):
         module = build_model(arch, arch_params, scale=scale)
-    sampler = PatchSampler(samples, s.patch_size, factor, rng_for(seed, "restore-patches", *key))
+    sampler = PatchSampler(data.samples, patch.patch_size, data.factor, rng_for(seed, "restore-patches", *key))
     lg.info("%s: %d parameters, device %s, %d threads, budget %s", arch, count_parameters(module), device,
-            torch.get_num_threads(), f"{s.budget_s:g} s" if s.budget_s else "none")
-    with deterministic_torch():
-        res = fit(module, sampler, val, s, seed=seed, device=device, logger=lg, label=f"{arch} {key[1]} ")
-    meta = {
-        "architecture": arch, "params": dict(arch_params or {}), "task": task, "scale": int(scale),
-        "modalities": modalities,
-        "normalisation": {m: list(get_profile(m).metric_window) for m in modalities},
-        "data": {"train": train_prov, "val": val_prov, "train_samples": len(samples), "val_samples": len(val)},
-        "noise": specs if task == "denoise" else {m: [{"degradation": "downsample", "level": f"x{scale}"}] for m in modalities},
-        "seed": int(seed), "training": asdict(s), "parameters": count_parameters(module),
-        "epochs": res.epochs, "planned_epochs": res.planned_epochs, "steps": res.steps, "best_epoch": res.best_epoch,
-        "best_val_psnr_db": round(res.best_val_psnr_db, 4),
-        "final_val_psnr_db": round(res.history[-1]["val_psnr_db"], 4) if res.history else None,
-        "stopped_by": res.stopped_by, "wall_time_s": round(res.wall_time_s, 2), "cpu_time_s": round(res.cpu_time_s, 2),
-        "data_prep_s": round(prep_s, 2), "device": str(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+            torch.get_num_threads(), f"{loop.budget_s:g} s" if loop.budget_s else "none")
+    res = train_network(module, sampler, data.val, loop, patch, logger=lg, label=f"{arch} {key[1]} ")
+    meta = _sidecar(arch, task, scale, arch_params, data, profiles, record, seed, module, res, prep_s)
     save_checkpoint(module, meta, out_model)
     if history_csv is not None:
-        buf = _io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
-        w.writeheader()
-        for row in res.history:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        write_text(history_csv, buf.getvalue())
+        _write_history(res, history_csv)
     lg.info("%s %s: best val PSNR %.2f dB at epoch %d of %d (%s), %.1f s wall, %.1f s CPU", arch, key[1],
-            res.best_val_psnr_db, res.best_epoch, res.epochs, res.stopped_by, res.wall_time_s, res.cpu_time_s)
+            res.best_score, res.best_epoch, res.epochs, res.stopped_by, res.wall_time_s, res.cpu_time_s)
     return meta

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..modalities import get_profile
+from ..modalities import PROFILES, ModalityProfile, require_profile
 from .case import LESION_REGION_BASE, SyntheticCase, jsonable, region_to_label
 from .ct_anatomy import KIDNEY, LIVER, LUNG, VESSEL, draw_anatomy, rasterise
 from .lesions import HostSpec, lesion_voxels, place_lesions
@@ -52,7 +52,7 @@ def value_tables(values: Mapping[str, float], lesions: list[dict]) -> tuple[np.n
 
 def synthesize_ct(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, slices: int | None = None,
                   lesion: bool = True, tissues: Mapping[str, Any] | None = None,
-                  spacing_mm: float | None = None) -> SyntheticCase:
+                  spacing_mm: float | None = None, profile: ModalityProfile | None = None) -> SyntheticCase:
     """CT phantom (HU): axial slice (``ndim=2``, ``size x size``) or volume (``slices x size x size``).
 
     Parameters
@@ -71,6 +71,9 @@ def synthesize_ct(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, s
         Mean HU overrides keyed by legend names (``{"liver": 80.0}``); ``"lesion"`` fixes lesion HU.
     spacing_mm : float, optional
         Isotropic voxel spacing in mm (default ``FOV_MM / size``, 380 mm across).
+    profile : ModalityProfile, optional
+        CT profile whose ``value_range`` (HU) the image is clipped to (default: the built-in CT
+        profile, -1024..3071 HU).
 
     Returns
     -------
@@ -98,7 +101,7 @@ def synthesize_ct(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, s
     mean, sd = value_tables(values, lesions)
     noise = correlated_noise(rng, region.shape, spacing, scales_mm=(1.0, 6.0))
     image = compose_image(region, mean, sd, noise, multiplicative=False, pv_sigma_px=PV_SIGMA_PX)
-    lo, hi = get_profile("ct").value_range
+    lo, hi = (require_profile(profile, "synthesize_ct") if profile is not None else PROFILES["ct"]).value_range
     image = np.clip(image, lo, hi)
     for les, nvox in zip(lesions, lesion_voxels(region, len(lesions))):
         les["voxels"] = nvox

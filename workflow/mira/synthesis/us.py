@@ -21,8 +21,15 @@ from scipy import ndimage as ndi
 
 from .case import SyntheticCase, jsonable
 from .tissues import LABELS, LEGENDS, resolve_tissues
-from .us_physics import (SOUND_SPEED_MM_US, attenuation_gain, envelope, log_compress, rf_lines, rms_envelope,
-                         scan_convert)
+from .us_physics import (
+    SOUND_SPEED_MM_US,
+    attenuation_gain,
+    envelope,
+    log_compress,
+    rf_lines,
+    rms_envelope,
+    scan_convert,
+)
 
 FOV_MM = 120.0          #: image height = width (mm); spacing = FOV / size
 F0_MHZ = 3.5            #: transmit centre frequency (abdominal curved/phased probe)

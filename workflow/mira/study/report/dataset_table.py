@@ -8,8 +8,9 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text
-from ..dataset import Dataset
+from ...atomic import atomic_path, write_text
+from ...dataset import Dataset
+from ...modalities import ModalityProfile
 
 PathLike = Union[str, os.PathLike]
 
@@ -17,14 +18,22 @@ STAT_COLUMNS = ["source", "modality", "units", "ndim", "cases", "train", "val", 
                 "shapes", "spacing_mm", "label", "label_name", "pixels", "mean", "sd"]
 
 
-def dataset_stats(split_dirs: Sequence[PathLike]) -> pd.DataFrame:
+def dataset_stats(split_dirs: Sequence[PathLike], profile: ModalityProfile) -> pd.DataFrame:
     """One row per label (or one 'all pixels' row for unlabelled data) over every split of a dataset.
 
-    ``mean`` and ``sd`` are pooled over all pixels of that label in all cases, in the modality's
-    native units (HU for CT).
-    """
-    from ..modalities import get_profile
+    Parameters
+    ----------
+    split_dirs : sequence of path
+        The dataset's split folders (train, val, test).
+    profile : ModalityProfile
+        The dataset modality's resolved profile (its ``units`` fill the ``units`` column).
 
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`STAT_COLUMNS`; ``mean`` and ``sd`` are pooled over all pixels of that label in
+        all cases, in the modality's native units (HU for CT).
+    """
     sets = [Dataset(d) for d in split_dirs]
     records = [r for ds in sets for r in ds.records]
     legend: dict[int, str] = {}
@@ -47,7 +56,7 @@ def dataset_stats(split_dirs: Sequence[PathLike]) -> pd.DataFrame:
     shapes = sorted({"x".join(map(str, r.shape)) for r in records})
     spacings = sorted({"x".join(f"{s:.3g}" for s in r.spacing_mm) for r in records})
     base = {
-        "source": source, "modality": modality, "units": get_profile(modality).units,
+        "source": source, "modality": modality, "units": profile.units,
         "ndim": records[0].ndim if records else 0, "cases": len(records),
         **{s: sum(r.split == s for r in records) for s in ("train", "val", "test")},
         "lesion_cases": sum(r.class_label == 1 for r in records),
@@ -59,7 +68,8 @@ def dataset_stats(split_dirs: Sequence[PathLike]) -> pd.DataFrame:
         n, s1, s2 = sums[lab]
         mean = s1 / n
         sd = float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
-        rows.append({**base, "label": lab if lab >= 0 else "", "label_name": legend.get(lab, "all pixels" if lab < 0 else str(lab)),
+        name = legend.get(lab, "all pixels" if lab < 0 else str(lab))
+        rows.append({**base, "label": lab if lab >= 0 else "", "label_name": name,
                      "pixels": int(n), "mean": round(mean, 4), "sd": round(sd, 4)})
     if not rows:
         rows.append({**base, "label": "", "label_name": "(no cases)", "pixels": 0, "mean": np.nan, "sd": np.nan})

@@ -8,11 +8,12 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text
-from ..errors import InputError
-from .grading import BANDS, GRADE_COLUMNS
-from .levels import LEVEL_NAMES
-from .pairs import GRADING, ID_COLUMNS, PairedDataset
+from ...atomic import atomic_path, write_text
+from ...degrade.grading import BANDS, GRADE_COLUMNS
+from ...degrade.levels import LEVEL_NAMES
+from ...degrade.pairs import GRADING, ID_COLUMNS, PairedDataset
+from ...errors import InputError
+from .figures import Figure, display_slice, plt, save_figure
 
 PathLike = Union[str, os.PathLike]
 
@@ -114,21 +115,43 @@ def _level_key(level: str) -> tuple:
     return (0, LEVEL_NAMES.index(level), 0) if level in LEVEL_NAMES else (1, 0, int(level.lstrip("x") or 0))
 
 
-def degradation_figure(folders: Sequence[PathLike], out_png: PathLike, case_id: str | None = None) -> str:
+def _case_to_show(first: PairedDataset, case_id: str | None) -> str:
+    """``case_id`` or the first lesion case (else the first case) of ``first``."""
+    if case_id is not None:
+        return case_id
+    lesion = [r["case_id"] for r in first.rows if str(r["class_label"]) == "1"]
+    return lesion[0] if lesion else first.rows[0]["case_id"]
+
+
+def _panel_title(level: str, grade: pd.Series) -> str:
+    """Level, deciding measure with its unit, grade and a tick (landed) or cross (missed)."""
+    m = grade["measure"]
+    landed = grade["landed"]
+    mark = "" if pd.isna(landed) or landed == "" else (" \u2713" if str(landed) == "True" else " \u2717")
+    return f"{level}\n{_SHORT[m]} {float(grade[m]):.3g}{_UNITS[m]} ({grade['grade']}){mark}"
+
+
+def build_degradation_figure(folders: Sequence[PathLike], case_id: str | None = None) -> tuple[Figure, str]:
     """Figure grid for one modality: a row per degradation, clean then each level left to right.
 
-    Each panel is titled with the deciding measure, its band and a tick when it landed in the
-    intended level. The shown case is ``case_id`` or the first lesion case. Returns the case id.
-    """
-    from ..report.figures import plt, save_figure
+    Parameters
+    ----------
+    folders : sequence of path
+        Paired folders ``.../<degradation>/<level>`` of one (source, modality, split).
+    case_id : str, optional
+        The case to show; default the first lesion case.
 
+    Returns
+    -------
+    (matplotlib.figure.Figure, str)
+        The figure and the case id drawn. Each panel is titled with the deciding measure, its band
+        and a tick when it landed in the intended level; display windows :data:`DISPLAY_WINDOWS`.
+    """
     table = _order(folders)
     if not table:
         raise InputError("degradation_figure: no degraded folders given")
     first = PairedDataset(next(iter(next(iter(table.values())).values())))
-    if case_id is None:
-        lesion = [r["case_id"] for r in first.rows if str(r["class_label"]) == "1"]
-        case_id = lesion[0] if lesion else first.rows[0]["case_id"]
+    case_id = _case_to_show(first, case_id)
     modality = first.info.get("modality", first.dataset.modality)
     vmin, vmax = DISPLAY_WINDOWS.get(modality, (0.0, 1.0))
     n_cols = 1 + max(len(v) for v in table.values())
@@ -142,25 +165,24 @@ def degradation_figure(folders: Sequence[PathLike], out_png: PathLike, case_id: 
             grade = pd_.grading().set_index("case_id").loc[row["case_id"]]
             if j == 1:
                 ax = axes[i, 0]
-                ax.imshow(_show(pair.reference), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+                ax.imshow(display_slice(pair.reference), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
                 ax.set_ylabel(name, fontsize=9)
                 if i == 0:
                     ax.set_title("clean", fontsize=8)
             ax = axes[i, j]
-            ax.imshow(_show(pair.degraded), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
-            m = grade["measure"]
-            landed = grade["landed"]
-            mark = "" if pd.isna(landed) or landed == "" else (" \u2713" if str(landed) == "True" else " \u2717")
-            ax.set_title(f"{level}\n{_SHORT[m]} {float(grade[m]):.3g}{_UNITS[m]} ({grade['grade']}){mark}", fontsize=7)
+            ax.imshow(display_slice(pair.degraded), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_title(_panel_title(level, grade), fontsize=7)
         for k in range(len(levels) + 1, n_cols):
             axes[i, k].axis("off")
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{first.info.get('source', '')} / {modality}: case {case_id}, window {vmin:g}..{vmax:g}", fontsize=9)
+    return fig, case_id
+
+
+def degradation_figure(folders: Sequence[PathLike], out_png: PathLike, case_id: str | None = None) -> str:
+    """Write :func:`build_degradation_figure` to ``out_png``; returns the case id drawn."""
+    fig, case_id = build_degradation_figure(folders, case_id)
     save_figure(fig, out_png)
     return case_id
-
-
-def _show(img: np.ndarray) -> np.ndarray:
-    return img if img.ndim == 2 else img[img.shape[0] // 2]

@@ -1,8 +1,9 @@
-"""The study's answers in plain words, from the tables (``results/tables/evaluation/findings.md``).
+"""The study's answers in plain words, from the tables (the findings document of the evaluation stage).
 
 Three questions: which restoration method wins per modality and degradation; whether the PSNR
-winner also helps segmentation; whether the textbook's augmentation claims hold. Every sentence is
-generated from the tables, so it is true of the run that produced it.
+winner also helps segmentation; whether the augmentation claims of the textbook chapter on medical
+image augmentation and restoration hold. Every sentence is generated from the tables, so it is true
+of the run that produced it.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import write_text
-from .aggregate import winners
-from .strategy_study import claims_statement
+from ...atomic import write_text
+from ...evaluate.strategy_study import claims_statement
+from .restoration_tables import winners
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,6 +28,8 @@ def _read(path: PathLike | None) -> pd.DataFrame:
 
 
 def restoration_findings(table: pd.DataFrame) -> list[str]:
+    """One bullet per (source, modality, degradation, level): the best mean PSNR (dB), its gain over
+    the unrestored input (or bicubic) and whether it is also the best SSIM (:func:`restoration_table` rows)."""
     if table.empty:
         return ["- No restoration results."]
     out = []
@@ -44,6 +47,8 @@ def restoration_findings(table: pd.DataFrame) -> list[str]:
 
 
 def task_findings(task: pd.DataFrame, change: pd.DataFrame) -> list[str]:
+    """One bullet per (source, modality) of the task study: in how many groups the PSNR winner is also
+    the Dice winner, the PSNR winner's Dice change (%) and the largest mean Dice change."""
     if task.empty or "condition" not in task:
         return ["- No task-study results."]
     out = []
@@ -83,7 +88,8 @@ def write_findings(restoration_csv: PathLike | None, task_csv: PathLike | None, 
              "## Which restoration method wins (best mean PSNR per modality, degradation and level)", "",
              *restoration_findings(table), "",
              "## Does the PSNR winner help the downstream segmentation?", "", *task_findings(task, change), "",
-             "## Does augmentation buy what the textbook says?", "",
+             "## Does augmentation buy what the textbook chapter on medical image augmentation and restoration "
+             "says?", "",
              claims_statement(claims) if not claims.empty else "- No strategy-study results.", ""]
     text = "\n".join(lines)
     write_text(out_md, text)

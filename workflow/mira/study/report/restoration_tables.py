@@ -1,6 +1,6 @@
 """Aggregation of tidy per-case tables into the tables users read: mean, sd, n and best-method marks.
 
-Input contract (the restoration stage's ``results/tables/restore_metrics.csv``, :mod:`mira.restore.evaluate`):
+Input contract (the restoration stage's per-case metrics table, :mod:`mira.study.restore_stage`):
 tidy rows ``source, modality, split, degradation, level, method, case_id, metric, value`` with
 metrics ``psnr`` (dB), ``ssim``, ``mae`` (native units), ``wall_s`` and ``cpu_s`` (seconds per image).
 
@@ -27,8 +27,8 @@ from typing import Iterable, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text
-from ..errors import InputError
+from ...atomic import atomic_path, write_text
+from ...errors import InputError
 
 PathLike = Union[str, os.PathLike]
 
@@ -56,7 +56,8 @@ def read_tidy(paths: Iterable[PathLike] | PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TIDY_COLUMNS))
 
 
-def summarize(df: pd.DataFrame, group: Sequence[str], metric_col: str = "metric", value_col: str = "value") -> pd.DataFrame:
+def summarize(df: pd.DataFrame, group: Sequence[str], metric_col: str = "metric",
+              value_col: str = "value") -> pd.DataFrame:
     """Mean, sd (ddof 1, 0 for n = 1) and n of the finite ``value_col`` per ``group`` x ``metric_col``."""
     keys = list(group) + [metric_col]
     d = df[keys + [value_col]].copy()
@@ -102,7 +103,8 @@ def restoration_table(df: pd.DataFrame) -> pd.DataFrame:
         wide = part if wide is None else wide.merge(part, on=group, how="outer")
     order = {m: i for i, m in enumerate(dict.fromkeys(df["method"]))}
     wide["n"] = wide[[c for c in wide.columns if c.endswith("_n")]].max(axis=1).astype(int)
-    wide["best"] = [", ".join(m for m in QUALITY_METRICS if bool(r.get(f"{m}_best", False))) for _, r in wide.iterrows()]
+    wide["best"] = [", ".join(m for m in QUALITY_METRICS if bool(r.get(f"{m}_best", False)))
+                    for _, r in wide.iterrows()]
     wide["_o"] = wide["method"].map(order)
     return wide.sort_values(ROW_KEYS + ["_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
@@ -114,7 +116,15 @@ def _pm(mean: float, sd: float, digits: int, bold: bool = False) -> str:
     return f"**{txt}**" if bold else txt
 
 
-def restoration_markdown(table: pd.DataFrame, title: str = "Restoration: which method for which modality and degradation") -> str:
+def _cell(r: pd.Series, m: str, digits: int) -> str:
+    """``mean ± sd`` of metric ``m`` in row ``r`` (bold when best), or n/a."""
+    if f"{m}_mean" not in r:
+        return "n/a"
+    return _pm(r[f"{m}_mean"], r[f"{m}_sd"], digits, bool(r.get(f"{m}_best", False)))
+
+
+def restoration_markdown(table: pd.DataFrame,
+                         title: str = "Restoration: which method for which modality and degradation") -> str:
     """Markdown of :func:`restoration_table`: best values in bold, ``best`` column."""
     lines = [f"# {title}", "",
              "Mean ± sd over n test cases (deep models only on cases they never trained on). PSNR and SSIM over each "
@@ -125,16 +135,11 @@ def restoration_markdown(table: pd.DataFrame, title: str = "Restoration: which m
              "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for _, r in table.iterrows():
         mae_digits = 1 if r["modality"] == "ct" else 4
-
-        def cell(m, digits):
-            if f"{m}_mean" not in r:
-                return "n/a"
-            return _pm(r[f"{m}_mean"], r[f"{m}_sd"], digits, bool(r.get(f"{m}_best", False)))
-
         t = r.get("wall_s_mean", np.nan)
         ms = f"{1000 * t:.1f}" if np.isfinite(t) else "n/a"
-        lines.append(f"| {r['source']} | {r['modality']} | {r['degradation']} | {r['level']} | {r['method']} | {int(r['n'])} | "
-                     f"{cell('psnr', 2)} | {cell('ssim', 4)} | {cell('mae', mae_digits)} | {ms} | {r['best'] or ''} |")
+        lines.append(f"| {r['source']} | {r['modality']} | {r['degradation']} | {r['level']} | {r['method']} | "
+                     f"{int(r['n'])} | {_cell(r, 'psnr', 2)} | {_cell(r, 'ssim', 4)} | {_cell(r, 'mae', mae_digits)} | "
+                     f"{ms} | {r['best'] or ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,7 +168,8 @@ def sr_case_table(df: pd.DataFrame, baseline: str = SR_BASELINE) -> pd.DataFrame
                                      "gain_psnr", "lr_ssim", "sr_ssim", "gain_ssim"])
     wide = sr.pivot_table(index=["source", "modality", "level", "case_id", "method"], columns="metric",
                           values="value", aggfunc="mean").reset_index()
-    base = wide[wide["method"] == baseline].drop(columns="method").rename(columns={"psnr": "lr_psnr", "ssim": "lr_ssim"})
+    base = wide[wide["method"] == baseline].drop(columns="method")
+    base = base.rename(columns={"psnr": "lr_psnr", "ssim": "lr_ssim"})
     meth = wide[wide["method"] != baseline].rename(columns={"psnr": "sr_psnr", "ssim": "sr_ssim"})
     out = meth.merge(base, on=["source", "modality", "level", "case_id"], how="inner")
     out["gain_psnr"] = out["sr_psnr"] - out["lr_psnr"]
@@ -201,14 +207,17 @@ def sr_markdown(cases: pd.DataFrame, summary: pd.DataFrame, max_case_rows: int =
              "method's output; gains are SR - LR per image. PSNR/SSIM over the modality's fixed window. "
              "Bold: largest mean PSNR gain at that scale.", "",
              "## Averages per scale and method", "",
-             "| source | modality | scale | method | n | LR PSNR | SR PSNR | PSNR gain (dB) | LR SSIM | SR SSIM | SSIM gain | improved (PSNR) |",
+             "| source | modality | scale | method | n | LR PSNR | SR PSNR | PSNR gain (dB) | LR SSIM | SR SSIM "
+             "| SSIM gain | improved (PSNR) |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for _, r in summary.iterrows():
         b = bool(r.get("best", False))
         lines.append(f"| {r['source']} | {r['modality']} | x{r['scale']} | {r['method']} | {r['n']} | "
                      f"{_pm(r['lr_psnr_mean'], r['lr_psnr_sd'], 2)} | {_pm(r['sr_psnr_mean'], r['sr_psnr_sd'], 2)} | "
-                     f"{_pm(r['gain_psnr_mean'], r['gain_psnr_sd'], 2, b)} | {_pm(r['lr_ssim_mean'], r['lr_ssim_sd'], 4)} | "
-                     f"{_pm(r['sr_ssim_mean'], r['sr_ssim_sd'], 4)} | {_pm(r['gain_ssim_mean'], r['gain_ssim_sd'], 4)} | "
+                     f"{_pm(r['gain_psnr_mean'], r['gain_psnr_sd'], 2, b)} | "
+                     f"{_pm(r['lr_ssim_mean'], r['lr_ssim_sd'], 4)} | "
+                     f"{_pm(r['sr_ssim_mean'], r['sr_ssim_sd'], 4)} | "
+                     f"{_pm(r['gain_ssim_mean'], r['gain_ssim_sd'], 4)} | "
                      f"{100 * r['improved_psnr']:.0f}% |")
     lines += ["", "## Per image", ""]
     shown = cases.head(max_case_rows)
@@ -235,6 +244,7 @@ def collect_markdown(parts: Sequence[tuple[str, PathLike]], title: str = "Tables
 
 
 def write_csv(df: pd.DataFrame, path: PathLike) -> None:
+    """Write ``df`` atomically as CSV (6 significant digits)."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
 
