@@ -45,7 +45,6 @@ from mira.restore import get_method  # noqa: E402
 from mira.restore.training import train_restorer  # noqa: E402
 from mira.study.data_stage import SyntheticSpec, write_synthetic_dataset  # noqa: E402
 from mira.study.degrade_stage import degrade_dataset  # noqa: E402
-from mira.study.plan.restore import DEFAULT_DENOISE_DEGRADATIONS  # noqa: E402
 from mira.study.report.restoration_targets import summarise, targets_markdown, targets_table  # noqa: E402
 from mira.study.restore_stage import DenoiseOptions, restore_folder  # noqa: E402
 from mira.study.settings import Settings  # noqa: E402
@@ -154,7 +153,7 @@ def main(argv=None) -> int:
     metrics = []
     t0 = time.perf_counter()
     for mod in mods:
-        degs = rcfg["denoise"]["degradations"].get(mod, DEFAULT_DENOISE_DEGRADATIONS.get(mod, []))
+        degs = rcfg["denoise"]["degradations"].get(mod, [])
         for deg in degs:
             pdir = paired(results, work, cfg, mod, deg, level)
             for meth in den_methods:

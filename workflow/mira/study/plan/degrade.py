@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ...config import load_schema
 from ...errors import ConfigError
 from ..settings import Settings
 from . import paths
@@ -20,14 +21,12 @@ SR_DEGRADATION = "downsample"
 #: Severity levels of the graded degradations.
 LEVEL_NAMES = ("mild", "moderate", "severe")
 
-#: Degradations graded at mild/moderate/severe per modality, in table order: the keys of
-#: :data:`mira.degrade.levels.LEVELS`, repeated here so that planning imports no numerics
-#: (``tests/test_study_plan.py`` checks that the two agree).
+#: Degradations graded at mild/moderate/severe per modality, in table order: the schema's per-modality
+#: defaults of ``degrade.degradations`` (every graded degradation; ``tests/test_study_plan.py`` checks
+#: they equal the keys of :data:`mira.degrade.levels.LEVELS`). Read from the schema, which states them once.
 DEGRADATIONS: dict[str, tuple[str, ...]] = {
-    "ct": ("low_dose", "gaussian_noise", "blur", "metal", "sparse_view", "motion"),
-    "mri": ("rician_noise", "blur", "undersampling", "gibbs", "motion", "bias_field"),
-    "xray": ("quantum_noise", "gaussian_noise", "blur", "motion", "scatter", "quantization", "clipping"),
-    "us": ("speckle", "blur"),
+    modality: tuple(prop["default"])
+    for modality, prop in load_schema()["properties"]["degrade"]["properties"]["degradations"]["properties"].items()
 }
 
 
@@ -93,14 +92,13 @@ class DegradePlan:
         _check_override_keys(cfg.parameters)
 
     def _check_names(self, modality: str) -> list[str]:
-        chosen = self._chosen.get(modality)
-        names = list(DEGRADATIONS.get(modality, ())) if chosen is None else list(chosen)
+        names = list(self._chosen.get(modality, ()))
         for name in names:
             check_degradation(name, modality, f"degrade.degradations.{modality}")
         return names
 
     def names(self, modality: str) -> list[str]:
-        """Graded degradations simulated for ``modality`` (config, default every one of the modality)."""
+        """Graded degradations simulated for ``modality`` (``degrade.degradations.<modality>``)."""
         if modality not in self._names:
             self._names[modality] = self._check_names(modality)
         return self._names[modality]

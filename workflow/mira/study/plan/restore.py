@@ -21,13 +21,6 @@ from ..settings import Settings
 from . import paths
 from .degrade import SR_DEGRADATION, DegradePlan, check_degradation, check_sources
 
-#: Noise degradations restored per modality when ``restore.denoise.degradations`` does not list it.
-DEFAULT_DENOISE_DEGRADATIONS: dict[str, tuple[str, ...]] = {
-    "ct": ("low_dose", "gaussian_noise"),
-    "mri": ("rician_noise",),
-    "xray": ("quantum_noise",),
-    "us": ("speckle",),
-}
 #: The split restored (the networks train on train/val of ``restore.train_source``).
 SPLIT = "test"
 
@@ -89,8 +82,7 @@ class RestorePlan:
         self._names = {m: self._check_names(m) for m in dict.fromkeys(m for _, m in self.datasets)}
 
     def _check_names(self, modality: str) -> list[str]:
-        chosen = self.cfg.denoise.degradations.get(modality)
-        names = list(DEFAULT_DENOISE_DEGRADATIONS.get(modality, ())) if chosen is None else list(chosen)
+        names = list(self.cfg.denoise.degradations.get(modality, ()))
         for name in names:
             check_degradation(name, modality, f"restore.denoise.degradations.{modality}")
         return names
