@@ -85,11 +85,17 @@ def test_ct_only_dag_still_runs_every_rule(ct_run):
 
 
 def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
-    """Every job through the cluster-generic executor with the SLURM profile's settings (its figure
-    group included), each job a detached process with a scrubbed environment started from another
-    folder (a stand-in scheduler): same bytes as the local run."""
+    """Network training and everything after it (deep restoration, the task study, every table, the
+    figure group and the findings) through the cluster-generic executor with the SLURM profile's
+    settings, each job a detached process with a scrubbed environment started from another folder (a
+    stand-in scheduler): same bytes as the local run. (The jobs before training are copied from the
+    local run, as in the kill-and-resume test below: CI has no time for a second complete run.)"""
     work = tmp_path / "cluster"
-    work.mkdir()
+    shutil.copytree(ct_run, work, symlinks=True)
+    planned = _files_from(work, ct_config, "train_restorer")
+    assert len(planned["output"]) >= 25, planned["output"]
+    for p in planned["output"] + planned["log"] + planned["benchmark"]:
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     proc = run_snakemake(work, "--workflow-profile", str(REPO / "profiles" / "slurm"),
                          "--executor", "cluster-generic", "--cluster-generic-submit-cmd", str(SUBMIT),
                          "--jobs", "2", "--latency-wait", "30", "--seconds-between-status-checks", "1",
@@ -97,6 +103,7 @@ def test_cluster_executor_gives_the_local_results(ct_run, ct_config, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     log = proc.stdout + proc.stderr
     assert "cluster-generic" in log and "Group job figures" in log
+    assert all(p.exists() for p in planned["output"])
     diffs = compare_trees(ct_run / "results", work / "results")
     assert diffs == [], diffs[:20]
 
@@ -145,7 +152,7 @@ def test_sigkill_during_training_and_aggregation_then_resume_with_one_core(ct_ru
     after them) rerun with --cores 1 on a copy of the --cores 2 run, killed with SIGKILL while a network
     trains and again while a table is aggregated, then rerun as a user would (unlock, run): the same
     bytes as the uninterrupted --cores 2 run. (The jobs before training are copied: CI has no time
-    for another complete run; the cluster test reruns them all.)"""
+    for another complete run; the CT-only and four-modality runs run them.)"""
     work = tmp_path / "killed"
     shutil.copytree(ct_run, work, symlinks=True)
     planned = _files_from(work, ct_config, "train_restorer")
