@@ -32,8 +32,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+# scikit-image loads its submodules on first attribute access (lazy_loader): a job that imports this
+# module without calling the projector does not pay for scipy.interpolate and scipy.optimize (~0.6 s).
+import skimage.transform
 from scipy import ndimage as ndi
-from skimage.transform import iradon, radon
 
 from ..errors import ParameterError
 from .noise import poisson_counts
@@ -91,13 +94,13 @@ def _square(mu: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
 
 def forward_project(mu: np.ndarray, pixel_mm: float, angles: np.ndarray) -> np.ndarray:
     """Line integrals (dimensionless) of a square ``mu`` map (1/mm), shape (detector bins, views)."""
-    return radon(mu, theta=angles, circle=False, preserve_range=True) * pixel_mm
+    return skimage.transform.radon(mu, theta=angles, circle=False, preserve_range=True) * pixel_mm
 
 
 def fbp(sinogram: np.ndarray, pixel_mm: float, angles: np.ndarray, size: int,
         filter_name: str = FBP_FILTER) -> np.ndarray:
     """Filtered back-projection of line integrals into a ``size`` x ``size`` ``mu`` map (1/mm)."""
-    return iradon(sinogram / pixel_mm, theta=angles, output_size=size, circle=False,
+    return skimage.transform.iradon(sinogram / pixel_mm, theta=angles, output_size=size, circle=False,
                   filter_name=filter_name, preserve_range=True)
 
 

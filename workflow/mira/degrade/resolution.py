@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+# scikit-image loads its submodules on first attribute access (lazy_loader): a job that imports this
+# module without calling resize does not pay for scipy.interpolate (~0.6 s).
+import skimage.transform
 from scipy import ndimage as ndi
-from skimage.transform import resize
 
 from ..errors import ParameterError
 from ..metrics.mtf import FWHM_PER_SIGMA
@@ -79,7 +82,8 @@ def downsample(image: np.ndarray, spacing: Sequence[float], scale: int, *, anti_
     if min(hr.shape) < s:
         raise ParameterError(f"image of shape {np.shape(image)} is too small for scale {s}")
     lr_shape = tuple(n // s for n in hr.shape)
-    lr = resize(hr, lr_shape, order=order, mode="edge", anti_aliasing=anti_aliasing, preserve_range=True)
+    lr = skimage.transform.resize(hr, lr_shape, order=order, mode="edge", anti_aliasing=anti_aliasing,
+                                  preserve_range=True)
     return lr, tuple(float(v) * s for v in spacing), hr
 
 
@@ -93,8 +97,8 @@ def downsample_labels(labels: np.ndarray, scale: int) -> np.ndarray:
 
 def upsample_to(lr: np.ndarray, shape: Sequence[int], order: int = 3) -> np.ndarray:
     """Resize an LR image back onto the HR grid (pixel-area aligned, as :func:`downsample` assumes)."""
-    return resize(np.asarray(lr, dtype=np.float64), tuple(shape), order=order, mode="edge", anti_aliasing=False,
-                  preserve_range=True)
+    return skimage.transform.resize(np.asarray(lr, dtype=np.float64), tuple(shape), order=order, mode="edge",
+                                    anti_aliasing=False, preserve_range=True)
 
 
 def aliasing(image: np.ndarray, spacing: Sequence[float], factor: float, *, order: int = 3) -> np.ndarray:

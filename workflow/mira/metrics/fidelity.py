@@ -7,7 +7,10 @@ min/max and never 255. Every method is thus scored on the same scale and the sam
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+# scikit-image loads its submodules on first attribute access (lazy_loader): a job that imports this
+# module without calling psnr or ssim does not pay for scipy.stats (~1 s).
+import skimage.metrics
 
 from ..errors import ParameterError
 from ..modalities import ModalityProfile, require_profile
@@ -48,14 +51,14 @@ def psnr(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile,
         ref, tst = ref[mask.astype(bool)], tst[mask.astype(bool)]
     if np.array_equal(ref, tst):
         return float("inf")
-    return float(peak_signal_noise_ratio(ref, tst, data_range=rng))
+    return float(skimage.metrics.peak_signal_noise_ratio(ref, tst, data_range=rng))
 
 
 def ssim(reference: np.ndarray, test: np.ndarray, profile: ModalityProfile) -> float:
     """Structural similarity (scikit-image, Gaussian weights as in Wang et al. 2004) over ``profile.metric_window``."""
     ref, tst, rng = _prepare(reference, test, profile, None)
     win = min(7, *(s if s % 2 else s - 1 for s in ref.shape))
-    return float(structural_similarity(ref, tst, data_range=rng, gaussian_weights=True, sigma=1.5,
+    return float(skimage.metrics.structural_similarity(ref, tst, data_range=rng, gaussian_weights=True, sigma=1.5,
                                        use_sample_covariance=False, win_size=None if win >= 7 else max(3, win)))
 
 

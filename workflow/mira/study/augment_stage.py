@@ -4,7 +4,8 @@ Each function reads a dataset folder (:mod:`mira.dataset`), runs the library
 (:mod:`mira.augment`) with the modality's resolved profile and one section of the ``augment:``
 settings, writes its outputs atomically and returns a short summary for the log. Every generator is
 derived with :func:`mira.seeding.rng_for` from the study seed and the job's identity, so a job is
-reproducible alone.
+reproducible alone. The figure writers (:mod:`mira.study.report.augmentation`, matplotlib) are imported
+by the two functions that draw, so the constraint and policy jobs do not load matplotlib.
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from ..evaluate.scorer import SCORERS as EVALUATE_SCORERS
 from ..modalities import ModalityProfile
 from ..seeding import derive_seed, rng_for
 from .data_stage import plain
-from .report.augmentation import demo_figure, gan_grid_figure, summary_markdown
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def run_demo(dataset: PathLike, out_figure: PathLike, out_csv: PathLike, out_md:
         ``augment.demo`` settings: ``case`` (index of the case shown), ``cases`` (cases summarised),
         ``variants`` (per case and transform).
     """
+    from .report.augmentation import demo_figure, summary_markdown
+
     modality, cases = profile.name, int(demo.cases)
     samples = load_training_samples(dataset, max(cases, int(demo.case) + 1), profile)
     shown = samples[min(int(demo.case), len(samples) - 1)]
@@ -256,6 +258,8 @@ def run_gan(train: PathLike, heldout: Sequence[PathLike], *, out_model: PathLike
     ``gan`` is the ``augment.gan`` settings section (image size, budget, network and optimiser
     settings, augmented copies, number of samples); ``heldout`` the folders the statistics compare with.
     """
+    from .report.augmentation import gan_grid_figure
+
     modality, size = profile.name, int(gan.image_size)
     tr = load_training_samples(train, None, profile)
     ho = [s for folder in heldout for s in load_samples(folder, sequences=False, profile=profile)]
