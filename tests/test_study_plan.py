@@ -15,7 +15,7 @@ import yaml
 from mira.config import validate_config
 from mira.errors import ConfigError
 from mira.study.plan import StudyPlan, paths
-from mira.study.plan.degrade import DEGRADATIONS, DegradePlan
+from mira.study.plan.degrade import DegradePlan, graded_degradations
 from mira.study.plan.rerun import RULE_SETTINGS, wildcards_of
 from mira.study.settings import Settings
 
@@ -140,7 +140,7 @@ def test_numeric_import_guard_can_fail(tmp_path):
 def test_degradations_mirror_the_level_table():
     from mira.degrade import LEVELS
 
-    assert DEGRADATIONS == {m: tuple(names) for m, names in LEVELS.items()}
+    assert graded_degradations() == {m: tuple(names) for m, names in LEVELS.items()}
 
 
 def test_degrade_plan_lists_jobs_and_rejects_bad_config():

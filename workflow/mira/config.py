@@ -26,22 +26,11 @@ import yaml
 from .errors import ConfigError
 from .input_spec import parse_spec
 from .modalities import PROFILES
+from .schema import SCHEMA_DIR, load_schema
 
 PathLike = Union[str, os.PathLike]
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
-
-
-def load_schema(schema_dir: PathLike = SCHEMA_DIR) -> dict:
-    """Return the merged schema: the top level plus every ``<section>.schema.yaml`` fragment."""
-    folder = Path(schema_dir)
-    main = yaml.safe_load((folder / "config.schema.yaml").read_text(encoding="utf-8"))
-    for frag in sorted(folder.glob("*.schema.yaml")):
-        if frag.name == "config.schema.yaml":
-            continue
-        section = frag.name[: -len(".schema.yaml")]
-        main.setdefault("properties", {})[section] = yaml.safe_load(frag.read_text(encoding="utf-8"))
-    return main
+__all__ = ["SCHEMA_DIR", "load_schema", "validate_config", "read_config_file", "check_config_files", "load_config"]
 
 
 def _with_defaults(validator_cls):

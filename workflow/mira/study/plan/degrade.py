@@ -9,10 +9,11 @@ super-resolution inputs. Later stages find the folders through :class:`DegradePl
 """
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
-from ...config import load_schema
 from ...errors import ConfigError
+from ...schema import load_schema
 from ..settings import Settings
 from . import paths
 
@@ -21,13 +22,16 @@ SR_DEGRADATION = "downsample"
 #: Severity levels of the graded degradations.
 LEVEL_NAMES = ("mild", "moderate", "severe")
 
-#: Degradations graded at mild/moderate/severe per modality, in table order: the schema's per-modality
-#: defaults of ``degrade.degradations`` (every graded degradation; ``tests/test_study_plan.py`` checks
-#: they equal the keys of :data:`mira.degrade.levels.LEVELS`). Read from the schema, which states them once.
-DEGRADATIONS: dict[str, tuple[str, ...]] = {
-    modality: tuple(prop["default"])
-    for modality, prop in load_schema()["properties"]["degrade"]["properties"]["degradations"]["properties"].items()
-}
+@functools.lru_cache(maxsize=1)
+def graded_degradations() -> dict[str, tuple[str, ...]]:
+    """Degradations graded at mild/moderate/severe per modality, in table order.
+
+    These are the schema's per-modality defaults of ``degrade.degradations`` (every graded degradation;
+    ``tests/test_study_plan.py`` checks they equal the keys of :data:`mira.degrade.levels.LEVELS`), read
+    from the schema, which states them once.
+    """
+    props = load_schema()["properties"]["degrade"]["properties"]["degradations"]["properties"]
+    return {modality: tuple(prop["default"]) for modality, prop in props.items()}
 
 
 def check_degradation(name: str, modality: str, where: str) -> None:
@@ -45,13 +49,14 @@ def check_degradation(name: str, modality: str, where: str) -> None:
     if name == SR_DEGRADATION:
         raise ConfigError(f"config key {where}: '{SR_DEGRADATION}' is set by the scales "
                           "(degrade.sr_scales, restore.sr.scales), not listed here")
-    if name in DEGRADATIONS.get(modality, ()):
+    graded = graded_degradations()
+    if name in graded.get(modality, ()):
         return
-    known = sorted({n for names in DEGRADATIONS.values() for n in names})
+    known = sorted({n for names in graded.values() for n in names})
     if name not in known:
         raise ConfigError(f"config key {where}: unknown degradation {name!r} (known: {', '.join(known)})")
     raise ConfigError(f"config key {where}: degradation {name!r} does not apply to {modality} "
-                      f"(for {modality}: {', '.join(DEGRADATIONS[modality] + (SR_DEGRADATION,))})")
+                      f"(for {modality}: {', '.join(graded[modality] + (SR_DEGRADATION,))})")
 
 
 def check_sources(section: str, sources: tuple[str, ...] | list[str], known: list[str]) -> None:
