@@ -30,6 +30,7 @@ from ..nn.device import resolve_device
 from .interpolation import check_scale, upscale_bicubic
 from .models import ARCHITECTURES, build_model
 from .noise_models import window_denormalise, window_normalise
+from .tiling import forward_tiled, needs_tiling
 
 PathLike = Union[str, os.PathLike]
 
@@ -129,8 +130,12 @@ def forward_unit(module: torch.nn.Module, inputs: Sequence[np.ndarray], device: 
     return out  # type: ignore[return-value]
 
 
+#: Side of the tiles large images are restored in, network-input pixels (a 512 x 512 slice runs whole).
+DEFAULT_TILE = 512
+
+
 def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile, *,
-                scale: int | None = None) -> np.ndarray:
+                scale: int | None = None, tile: int | None = DEFAULT_TILE) -> np.ndarray:
     """Restore ``image`` (native units) with a loaded network; returns native units, clipped to the range.
 
     Parameters
@@ -145,6 +150,10 @@ def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile,
         normalisation window recorded in the sidecar (``meta["normalisation"]``) when there is one.
     scale : int, optional
         Super-resolution only: the requested upscaling factor; must equal the model's scale.
+    tile : int or None
+        A network input larger than ``tile x tile`` pixels runs in overlapping tiles of that core size
+        (:func:`mira.restore.tiling.forward_tiled`: bounded memory, the same result up to rounding);
+        ``None`` runs every image whole.
 
     Raises
     ------
@@ -174,7 +183,10 @@ def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile,
         raise ParameterError("image contains NaN or inf")
     slices = [img] if img.ndim == 2 else list(img)
     inputs = [prepare_input(model.architecture, sl, prof, s) for sl in slices]
-    outs = forward_unit(model.module, inputs, model.device)
+    if any(needs_tiling(x.shape, tile) for x in inputs):
+        outs = [forward_tiled(model.module, x, model.device, int(tile)) for x in inputs]
+    else:
+        outs = forward_unit(model.module, inputs, model.device)
     out = outs[0] if img.ndim == 2 else np.stack(outs)
     return prof.clip(window_denormalise(out, prof))
 
