@@ -11,6 +11,7 @@ This module imports no numerics (the workflow plan uses it while Snakemake parse
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -65,8 +66,6 @@ class Section(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as plain dicts and lists (e.g. to record in a JSON file)."""
-        import copy
-
         return copy.deepcopy(self._data)
 
 
