@@ -1,9 +1,11 @@
 """CT phantom of the lower thorax / upper abdomen in Hounsfield units (2D axial slice or 3D volume).
 
 The anatomy of :mod:`mira.synthesis.ct_anatomy` is rasterised on the requested grid, 1-3 lesions are
-placed in liver, lung or kidney, and every tissue gets its configured mean HU plus a smooth correlated
-texture of a few HU that is zero-mean per tissue, and a slight partial-volume blur after which each
-region's mean is restored (see :mod:`mira.synthesis.texture`).
+placed in liver, lung or kidney, and every tissue gets its configured mean HU plus a correlated
+texture that is zero-mean per tissue (power-law spectrum in cycles/mm, ``P(f) ~ f**-2.6``, like real
+soft tissue: fine detail down to the pixel scale and organ-scale shading), and a partial-volume /
+point-spread blur (``hypot(0.5 px, 0.6 mm)``) after which each region's mean is restored (see
+:mod:`mira.synthesis.texture`).
 """
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ from .case import LESION_REGION_BASE, SyntheticCase, jsonable, region_to_label
 from .ct_anatomy import KIDNEY, LIVER, LUNG, VESSEL, draw_anatomy, rasterise
 from .lesions import HostSpec, lesion_voxels, place_lesions
 from .shapes import Grid, Painter
-from .texture import compose_image, correlated_noise
-from .tissues import CT_TEXTURE_HU, LABELS, LEGENDS, resolve_tissues
+from .texture import compose_image, powerlaw_texture, pv_sigma_px
+from .tissues import CT_TEXTURE_HU, LABELS, LEGENDS, LESION_TEXTURE, resolve_tissues
 
 FOV_MM = 380.0          #: default field of view across the body (mm); spacing = FOV / size
 Z_CENTER_3D_MM = -40.0  #: cranio-caudal centre of a volume (mm; z = 0 is the level of a 2D slice)
-PV_SIGMA_PX = 0.5       #: partial-volume blur (pixels)
+PSF_SIGMA_MM = 0.6      #: in-plane point-spread sigma (mm); with sub-pixel partial volume -> blur sigma
+TEXTURE_BETA = 2.6      #: power-law exponent of the tissue texture spectrum (real soft tissue ~2.5-3)
 HOSTS = [HostSpec("liver", (LIVER,), (6.0, 18.0)), HostSpec("lung", (LUNG, VESSEL), (4.0, 12.0)),
          HostSpec("kidney", (KIDNEY,), (5.0, 14.0))]
 
@@ -46,7 +49,7 @@ def value_tables(values: Mapping[str, float], lesions: list[dict]) -> tuple[np.n
             sd[k] = CT_TEXTURE_HU[name]
     for i, les in enumerate(lesions):
         mean[LESION_REGION_BASE + i] = les["hu"]
-        sd[LESION_REGION_BASE + i] = 6.0
+        sd[LESION_REGION_BASE + i] = LESION_TEXTURE["ct"]
     return mean, sd
 
 
@@ -99,8 +102,8 @@ def synthesize_ct(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, s
     region = painter.region[0] if ndim == 2 else painter.region
     spacing = (s, s) if ndim == 2 else (s, s, s)
     mean, sd = value_tables(values, lesions)
-    noise = correlated_noise(rng, region.shape, spacing, scales_mm=(1.0, 6.0))
-    image = compose_image(region, mean, sd, noise, multiplicative=False, pv_sigma_px=PV_SIGMA_PX)
+    noise = powerlaw_texture(rng, region.shape, spacing, beta=TEXTURE_BETA)
+    image = compose_image(region, mean, sd, noise, multiplicative=False, pv_sigma_px=pv_sigma_px(s, PSF_SIGMA_MM))
     lo, hi = (require_profile(profile, "synthesize_ct") if profile is not None else PROFILES["ct"]).value_range
     image = np.clip(image, lo, hi)
     for les, nvox in zip(lesions, lesion_voxels(region, len(lesions))):

@@ -4,8 +4,10 @@ The anatomy of :mod:`mira.synthesis.brain_anatomy` is rasterised once; 1-3 MS-li
 lesions (ovoid, 2-7 mm radius) are added; each contrast maps every region to its configured mean
 magnitude (textbook-relative values in 0..1: CSF dark in T1 and FLAIR and bright in T2, WM brighter than
 GM in T1 and darker in T2/FLAIR, scalp fat bright in T1, cortical bone dark), with a multiplicative,
-zero-mean-per-region texture shared by all contrasts (the same microstructure) and a slight
-partial-volume blur, after which each region's mean is restored exactly. Images are non-negative.
+zero-mean-per-region texture shared by all contrasts (the same microstructure; power-law spectrum
+in cycles/mm, see :func:`mira.synthesis.texture.powerlaw_texture`) and a partial-volume /
+point-spread blur (``hypot(0.5 px, 0.5 mm)``), after which each region's mean is restored exactly.
+Images are non-negative.
 """
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from .brain_anatomy import WM, draw_brain, rasterise_brain
 from .case import LESION_REGION_BASE, SyntheticCase, jsonable, region_to_label
 from .lesions import HostSpec, lesion_voxels, place_lesions
 from .shapes import Grid, Painter
-from .texture import compose_image, correlated_noise
-from .tissues import LABELS, LEGENDS, MRI_SEQUENCES, MRI_TEXTURE_REL, resolve_tissues
+from .texture import compose_image, powerlaw_texture, pv_sigma_px
+from .tissues import LABELS, LEGENDS, LESION_TEXTURE, MRI_SEQUENCES, MRI_TEXTURE_REL, resolve_tissues
 
 FOV_MM = 220.0          #: default field of view (mm); spacing = FOV / size
 Z_SLICE_MM = (11.0, 16.0)  #: 2D slice level above the brain centre (ventricle bodies), mm
 Z_CENTER_3D_MM = 8.0    #: cranio-caudal centre of a volume, mm
-PV_SIGMA_PX = 0.5
+PSF_SIGMA_MM = 0.5      #: in-plane point-spread sigma (mm); with sub-pixel partial volume -> blur sigma
+TEXTURE_BETA = 2.6      #: power-law exponent of the tissue texture spectrum
 #: lesion magnitude each contrast tends to (T1 hypointense "black hole", T2/FLAIR hyperintense)
 LESION_TARGET = {"T1": 0.35, "T2": 0.92, "FLAIR": 0.95}
 HOSTS = [HostSpec("white_matter", (WM,), (2.0, 7.0))]
@@ -87,7 +90,7 @@ def synthesize_mri(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, 
         les["contrast"] = {c: les["values"][c] - values[c]["white_matter"] for c in MRI_SEQUENCES}
     region = painter.region[0] if ndim == 2 else painter.region
     spacing = (s, s) if ndim == 2 else (s, s, s)
-    noise = correlated_noise(rng, region.shape, spacing, scales_mm=(1.0, 5.0))
+    noise = powerlaw_texture(rng, region.shape, spacing, beta=TEXTURE_BETA)
     for les, nvox in zip(lesions, lesion_voxels(region, len(lesions))):
         les["voxels"] = nvox
     lab = LABELS["mri"]
@@ -95,7 +98,7 @@ def synthesize_mri(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, 
     for name, k in lab.items():
         if name != "lesion":
             sd[k] = MRI_TEXTURE_REL[name]
-    sd[LESION_REGION_BASE:LESION_REGION_BASE + len(lesions)] = 0.04
+    sd[LESION_REGION_BASE:LESION_REGION_BASE + len(lesions)] = LESION_TEXTURE["mri"]
     sequences: dict[str, np.ndarray] = {}
     for c in MRI_SEQUENCES:
         mean = np.zeros(256)
@@ -104,7 +107,8 @@ def synthesize_mri(rng: np.random.Generator, *, ndim: int = 2, size: int = 128, 
                 mean[k] = values[c][name]
         for i, les in enumerate(lesions):
             mean[LESION_REGION_BASE + i] = les["values"][c]
-        sequences[c] = compose_image(region, mean, sd, noise, multiplicative=True, pv_sigma_px=PV_SIGMA_PX)
+        sequences[c] = compose_image(region, mean, sd, noise, multiplicative=True,
+                                      pv_sigma_px=pv_sigma_px(s, PSF_SIGMA_MM))
     label = region_to_label(region, lab["lesion"])
     class_label = int(np.any(label == lab["lesion"]))
     meta = {

@@ -1,7 +1,9 @@
 """Tissue texture and partial volume that leave each region's mean value unchanged.
 
-An image is composed from a region map: every region gets its configured value, plus a smooth,
-spatially correlated texture that is zero-mean inside every region (additive in HU for CT,
+An image is composed from a region map: every region gets its configured value, plus a
+spatially correlated texture (:func:`powerlaw_texture`: a power-law spectrum in cycles/mm like real
+soft tissue, or :func:`correlated_noise`: a mix of Gaussian correlation lengths) that is zero-mean
+inside every region (additive in HU for CT,
 multiplicative for MRI magnitude so the image stays non-negative), plus an optional slight Gaussian
 blur that mimics partial volume at boundaries. After the blur the mean of every region is restored
 exactly (additive offset for CT, gain for MRI), so the mean value of each label region equals its
@@ -32,6 +34,55 @@ def correlated_noise(rng: np.random.Generator, shape: Sequence[int], spacing: Se
     out -= out.mean()
     out /= np.float32(max(float(out.std()), 1e-12))
     return out
+
+
+def powerlaw_texture(rng: np.random.Generator, shape: Sequence[int], spacing: Sequence[float],
+                     beta: float = 2.6, outer_mm: float = 25.0, ref_spacing_mm: float = 1.0) -> np.ndarray:
+    """Zero-mean Gaussian tissue texture with a power-law spectrum defined in millimetres.
+
+    The power spectrum is ``P(f) ~ (f**2 + f0**2) ** (-beta / 2)`` with ``f`` in cycles/mm and
+    ``f0 = 1 / outer_mm`` (structure from the pixel scale up to ``outer_mm``, about organ-scale
+    shading), shaped from white noise drawn from ``rng`` with one FFT (periodic, float32). Real soft
+    tissue has ``beta`` about 2.5-3 (cf. :func:`mira.metrics.texture_stats.psd_slope`). Unlike
+    :func:`correlated_noise`, the texture is a physical field sampled on the pixel grid: its standard
+    deviation is 1 on a grid of ``ref_spacing_mm`` pixels and smaller on coarser grids, by the
+    fraction of the spectrum's variance below their Nyquist frequency (fine structure averages out
+    in a large pixel). ``spacing`` in mm, one value per axis (``inf`` for a singleton axis).
+    """
+    shape = tuple(int(n) for n in shape)
+    white = rng.standard_normal(shape, dtype=np.float32)
+    sp = [float(d) if np.isfinite(d) else 1.0 for d in spacing]
+    freqs = [np.fft.fftfreq(n, d=d) for n, d in zip(shape[:-1], sp[:-1])] + [np.fft.rfftfreq(shape[-1], d=sp[-1])]
+    f2 = np.zeros([len(f) for f in freqs], dtype=np.float64)
+    for ax, f in enumerate(freqs):
+        f2 += (f ** 2).reshape([-1 if i == ax else 1 for i in range(len(freqs))])
+    f0 = 1.0 / float(outer_mm)
+    amp = (f2 + f0 * f0) ** (-beta / 4.0)
+    amp.flat[0] = 0.0
+    field = np.fft.irfftn(np.fft.rfftn(white) * amp, s=shape, axes=tuple(range(len(shape)))).astype(np.float32)
+    field -= field.mean()
+    field /= np.float32(max(float(field.std()), 1e-12))
+    ndim_eff = sum(1 for n in shape if n > 1)
+    return field * np.float32(_captured_sd(beta, f0, 0.5 / max(sp), 0.5 / ref_spacing_mm, ndim_eff))
+
+
+def _captured_sd(beta: float, f0: float, f_nyq: float, f_ref: float, ndim: int) -> float:
+    """sqrt of the variance of the power law below ``f_nyq`` relative to below ``f_ref`` (<= 1)."""
+    f = np.linspace(0.0, max(f_nyq, f_ref), 4096)
+    dens = f ** max(ndim - 1, 0) * (f * f + f0 * f0) ** (-beta / 2.0)
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(f))])
+    got, ref = np.interp(f_nyq, f, cum), np.interp(f_ref, f, cum)
+    return float(min(1.0, np.sqrt(got / ref))) if ref > 0 else 1.0
+
+
+def pv_sigma_px(spacing_mm: float, psf_sigma_mm: float, sub_pixel: float = 0.5) -> float:
+    """Partial-volume / point-spread blur sigma in pixels: ``hypot(sub_pixel, psf_sigma_mm / spacing)``.
+
+    ``sub_pixel`` (pixels) models a boundary shared by one pixel; ``psf_sigma_mm`` (mm) the scanner's
+    in-plane resolution, which spreads an edge over several pixels of a fine grid (0.5 mm pixels)
+    and over about half a pixel of a coarse one (3 mm pixels).
+    """
+    return float(np.hypot(sub_pixel, psf_sigma_mm / float(spacing_mm)))
 
 
 def region_means(image: np.ndarray, region: np.ndarray, n: int = 256) -> tuple[np.ndarray, np.ndarray]:

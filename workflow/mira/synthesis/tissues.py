@@ -57,15 +57,20 @@ DEFAULT_TISSUES: dict[str, Any] = {
     "us": {"fat": 0.45, "muscle": 0.70, "parenchyma": 1.00, "cyst": 0.0},
 }
 
-#: standard deviation of the zero-mean tissue texture, HU (CT)
+#: standard deviation of the zero-mean tissue texture, HU (CT), on a 1 mm grid (power-law texture,
+#: :func:`mira.synthesis.texture.powerlaw_texture`; a little lower on coarser grids). Calibrated with
+#: ``benchmarks/phantom_realism.py`` against real CT so that 5 x 5-pixel windows of soft tissue are not
+#: flat (about 2x the former piecewise-smooth values)
 CT_TEXTURE_HU: dict[str, float] = {
-    "background": 0.0, "fat": 8.0, "muscle": 6.0, "soft_tissue": 7.0, "lung": 18.0, "vessel": 5.0, "heart": 5.0,
-    "liver": 5.0, "spleen": 5.0, "kidney": 6.0, "cancellous_bone": 35.0, "bone": 45.0,
+    "background": 0.0, "fat": 18.0, "muscle": 14.0, "soft_tissue": 16.0, "lung": 40.0, "vessel": 10.0,
+    "heart": 10.0, "liver": 12.0, "spleen": 12.0, "kidney": 14.0, "cancellous_bone": 80.0, "bone": 100.0,
 }
-#: standard deviation of the multiplicative MRI texture, fraction of the tissue value
+#: standard deviation of the multiplicative MRI texture, fraction of the tissue value (1 mm grid)
 MRI_TEXTURE_REL: dict[str, float] = {
-    "background": 0.0, "scalp": 0.06, "skull": 0.10, "csf": 0.03, "grey_matter": 0.035, "white_matter": 0.03,
+    "background": 0.0, "scalp": 0.12, "skull": 0.20, "csf": 0.06, "grey_matter": 0.07, "white_matter": 0.06,
 }
+#: texture SD of lesions: HU (CT) and fraction of the lesion value (MRI)
+LESION_TEXTURE = {"ct": 12.0, "mri": 0.08}
 
 
 def _number(value: Any, where: str) -> float:
