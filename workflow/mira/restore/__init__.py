@@ -13,7 +13,8 @@ Library use::
 
 Methods (:data:`METHODS`): denoisers ``gaussian``, ``median``, ``bilateral``, ``nlm``,
 ``wavelet_visushrink``, ``wavelet_bayesshrink``, ``tv``, ``bm3d`` (:mod:`.classical`, noise-model aware
-through :mod:`.noise_models`) and ``dncnn``; super-resolution ``nearest``, ``bilinear``, ``bicubic``,
+through :mod:`.noise_models`), ``zs_n2n`` (:mod:`.zero_shot`: a small network fitted to the image itself,
+same noise domains) and ``dncnn``; super-resolution ``nearest``, ``bilinear``, ``bicubic``,
 ``lanczos`` (:mod:`.interpolation`), ``srcnn`` and ``edsr`` (:mod:`.models`, trained by
 :mod:`.training`, applied by :mod:`.inference`). ``input`` is the identity (the unrestored baseline).
 :mod:`mira.study.restore_stage` restores the degradation stage's paired folders and writes tidy
@@ -30,6 +31,7 @@ from ..errors import ParameterError
 from ..modalities import ModalityProfile, as_profile
 from .classical import DENOISERS
 from .interpolation import KERNELS, check_scale, upscale
+from .zero_shot import ZERO_SHOT
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Method:
     task : str
         ``"denoise"`` (output on the input grid) or ``"sr"`` (output ``scale`` times larger).
     family : str
-        ``"baseline"``, ``"classical"``, ``"interpolation"`` or ``"deep"`` (needs a trained model).
+        ``"baseline"``, ``"classical"``, ``"zero-shot"`` (fits a network to the image itself: no
+        trained model, runs with the classical denoisers), ``"interpolation"`` or ``"deep"`` (needs a
+        trained model).
     summary : str
         One line for tables and the README.
     """
@@ -68,6 +72,7 @@ _SUMMARIES = {
     "wavelet_bayesshrink": "db4 wavelet, 3 levels, soft threshold, BayesShrink (per sub-band)",
     "tv": "total variation (Chambolle), weight = noise sigma",
     "bm3d": "BM3D (bm3d package, both stages), sigma = noise sigma",
+    "zs_n2n": "Zero-Shot Noise2Noise: 3-layer residual CNN fitted to the image itself, 500 Adam steps",
     "dncnn": "DnCNN (residual learning, batch norm), trained per modality, blind",
     "nearest": "nearest-neighbour upscaling",
     "bilinear": "bilinear upscaling",
@@ -79,6 +84,7 @@ _SUMMARIES = {
 
 METHODS: dict[str, Method] = {"input": Method("input", "denoise", "baseline", _SUMMARIES["input"])}
 METHODS.update({n: Method(n, "denoise", "classical", _SUMMARIES[n]) for n in DENOISERS})
+METHODS.update({n: Method(n, "denoise", "zero-shot", _SUMMARIES[n]) for n in ZERO_SHOT})
 METHODS["dncnn"] = Method("dncnn", "denoise", "deep", _SUMMARIES["dncnn"])
 METHODS.update({n: Method(n, "sr", "interpolation", _SUMMARIES[n]) for n in KERNELS})
 METHODS.update({n: Method(n, "sr", "deep", _SUMMARIES[n]) for n in ("srcnn", "edsr")})
@@ -120,13 +126,15 @@ def restore(method: str, image: np.ndarray, profile: ModalityProfile | str, *, s
     scale : int, optional
         Super-resolution factor (required for interpolation; checked against deep models).
     sigma : float, optional
-        Classical denoisers: noise standard deviation in native units (default: estimated).
+        Classical and zero-shot denoisers: noise standard deviation in native units (default: estimated).
     model : path or LoadedModel, optional
         Deep methods: the checkpoint (``model.pt`` with its JSON sidecar) or a loaded model.
     noise_model : bool
-        Classical denoisers: use the modality's noise domain (Rician / log-speckle / HU window).
+        Classical and zero-shot denoisers: use the modality's noise domain (Rician / log-speckle / HU window).
     **params
-        Method parameters (e.g. ``h`` for ``nlm``, ``weight`` for ``tv``).
+        Method parameters (e.g. ``h`` for ``nlm``, ``weight`` for ``tv``, ``iterations`` and ``seed`` for
+        ``zs_n2n``, ``guard`` for ``dncnn``: the noise-consistency guard of
+        :func:`mira.restore.inference.apply_model`, ``None`` for the raw network output).
 
     Returns
     -------
@@ -152,21 +160,22 @@ def restore(method: str, image: np.ndarray, profile: ModalityProfile | str, *, s
             raise ParameterError(f"{method}: unexpected parameters {sorted(params)}")
         return upscale(img, check_scale(scale), method, prof)
     if m.deep:
-        from .inference import LoadedModel, apply_model, load_model
+        from .inference import DEFAULT_GUARD, LoadedModel, apply_model, load_model
 
         if model is None:
             raise ParameterError(f"{method} needs a trained model (model=path/to/model.pt)")
         loaded = model if isinstance(model, LoadedModel) else load_model(model)
         if loaded.architecture != m.name:
             raise ParameterError(f"{loaded.path}: is a {loaded.architecture} model, not {m.name}")
+        guard = params.pop("guard", DEFAULT_GUARD) if m.task == "denoise" else None
         if params:
             raise ParameterError(f"{method}: unexpected parameters {sorted(params)}")
-        return apply_model(loaded, img, prof, scale=scale)
+        return apply_model(loaded, img, prof, scale=scale, guard=guard)
     if m.name == "input":
         if img.ndim not in (2, 3):
             raise ParameterError(f"images must be 2D or 3D, got shape {img.shape}")
         return img.copy()
-    fn: Callable[..., np.ndarray] = DENOISERS[m.name]
+    fn: Callable[..., np.ndarray] = ZERO_SHOT[m.name] if m.family == "zero-shot" else DENOISERS[m.name]
     try:
         return fn(img, prof, sigma=sigma, noise_model=noise_model, **params)
     except TypeError as exc:

@@ -27,6 +27,7 @@ import torch
 from ..errors import InputError, ParameterError
 from ..modalities import ModalityProfile, require_profile
 from ..nn.device import resolve_device
+from .guard import DEFAULT_LIMIT, NOISE_LEVELS, guard_residual
 from .interpolation import check_scale, upscale_bicubic
 from .models import ARCHITECTURES, build_model
 from .noise_models import window_denormalise, window_normalise
@@ -132,10 +133,13 @@ def forward_unit(module: torch.nn.Module, inputs: Sequence[np.ndarray], device: 
 
 #: Side of the tiles large images are restored in, network-input pixels (a 512 x 512 slice runs whole).
 DEFAULT_TILE = 512
+#: Default noise-consistency guard of the denoisers (local noise standard deviations; None: off).
+DEFAULT_GUARD: float | None = DEFAULT_LIMIT
 
 
 def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile, *,
-                scale: int | None = None, tile: int | None = DEFAULT_TILE) -> np.ndarray:
+                scale: int | None = None, tile: int | None = DEFAULT_TILE,
+                guard: float | None = DEFAULT_GUARD) -> np.ndarray:
     """Restore ``image`` (native units) with a loaded network; returns native units, clipped to the range.
 
     Parameters
@@ -154,6 +158,11 @@ def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile,
         A network input larger than ``tile x tile`` pixels runs in overlapping tiles of that core size
         (:func:`mira.restore.tiling.forward_tiled`: bounded memory, the same result up to rounding);
         ``None`` runs every image whole.
+    guard : float or None
+        Denoisers only: the noise-consistency guard (:mod:`mira.restore.guard`): where the removed
+        residual's local RMS exceeds ``guard`` local noise standard deviations of the input, it is
+        shrunk to that, so a network that removes image structure on unfamiliar images falls back
+        towards its input. ``None`` turns it off (the network's raw output).
 
     Raises
     ------
@@ -187,6 +196,12 @@ def apply_model(model: LoadedModel, image: np.ndarray, profile: ModalityProfile,
         outs = [forward_tiled(model.module, x, model.device, int(tile)) for x in inputs]
     else:
         outs = forward_unit(model.module, inputs, model.device)
+    if model.task == "denoise" and guard is not None:
+        from .classical import denoise_wavelet_bayesshrink
+
+        refs = [window_normalise(denoise_wavelet_bayesshrink(sl, prof), prof) for sl in slices]
+        levels = NOISE_LEVELS.get(prof.name, 1)
+        outs = [guard_residual(x, o, r, guard, levels=levels) for x, o, r in zip(inputs, outs, refs)]
     out = outs[0] if img.ndim == 2 else np.stack(outs)
     return prof.clip(window_denormalise(out, prof))
 

@@ -34,7 +34,7 @@ VAL_LEVELS = ("mild", "moderate", "severe")
 #: order the checkpoint sidecar records them (``model.json`` -> ``training``).
 TRAINING_KEYS: tuple[str, ...] = ("budget_s", "epochs", "steps_per_epoch", "patch_size", "batch_size", "lr",
                                   "min_lr_factor", "patience", "loss", "copies", "val_cases", "threads", "device",
-                                  "bn_batches", "budget_clock")
+                                  "bn_batches", "budget_clock", "mode", "noisy_input", "n2n_gamma")
 #: The keys that set the loop (:class:`mira.nn.TrainSettings`); the others set the data and the loss.
 LOOP_KEYS: tuple[str, ...] = ("budget_s", "epochs", "steps_per_epoch", "batch_size", "lr", "min_lr_factor", "patience",
                               "threads", "device", "budget_clock")
@@ -42,7 +42,11 @@ LOOP_KEYS: tuple[str, ...] = ("budget_s", "epochs", "steps_per_epoch", "batch_si
 LIBRARY_DEFAULTS: dict[str, Any] = {"budget_s": 120.0, "epochs": 100, "steps_per_epoch": 40, "patch_size": 48,
                                     "batch_size": 16, "lr": 1e-3, "min_lr_factor": 0.05, "patience": 10, "loss": "mse",
                                     "copies": 4, "val_cases": 4, "threads": 1, "device": "cpu", "bn_batches": 8,
-                                    "budget_clock": "wall"}
+                                    "budget_clock": "wall", "mode": "supervised", "noisy_input": "degrade",
+                                    "n2n_gamma": 2.0}
+#: Training modes (:mod:`mira.restore.self_supervised`) and the noisy images of the self-supervised ones.
+MODES: tuple[str, ...] = ("supervised", "neighbor2neighbor", "noise2self")
+NOISY_INPUTS: tuple[str, ...] = ("degrade", "as_acquired")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,17 @@ class PatchSettings:
     bn_batches : int
         Batches used to recompute batch-norm statistics before every validation (0: keep the running
         averages); see :func:`mira.restore.training.recalibrate_batch_norm`.
+    mode : str
+        ``"supervised"`` (pairs of degraded input and clean target), or, for denoisers only,
+        ``"neighbor2neighbor"`` or ``"noise2self"``: self-supervised, trained and selected on noisy
+        images only (:mod:`mira.restore.self_supervised`).
+    noisy_input : str
+        Self-supervised modes: ``"degrade"`` (each training/validation image is degraded with the
+        training noise specs and its clean version dropped: a user with noisy scans only, simulated)
+        or ``"as_acquired"`` (the images are used as they are: clinical scans, already noisy).
+        Supervised training needs ``"degrade"``.
+    n2n_gamma : float
+        Neighbor2Neighbor regularisation weight (>= 0; paper 2).
     """
 
     patch_size: int = 48
@@ -71,12 +86,38 @@ class PatchSettings:
     copies: int = 4
     val_cases: int = 4
     bn_batches: int = 8
+    mode: str = "supervised"
+    noisy_input: str = "degrade"
+    n2n_gamma: float = 2.0
+
+    @property
+    def self_supervised(self) -> bool:
+        """True for the modes that never use a clean image."""
+        return self.mode != "supervised"
 
     def __post_init__(self) -> None:
         if self.patch_size < 8 or self.copies < 1 or self.val_cases < 1 or self.bn_batches < 0:
             raise ParameterError(f"training needs patch_size >= 8, copies, val_cases >= 1, bn_batches >= 0: {self}")
         if self.loss not in ("mse", "nmse", "l1"):
             raise ParameterError(f"training loss must be 'mse', 'nmse' or 'l1', got {self.loss!r}")
+        self._check_mode()
+
+    def _check_mode(self) -> None:
+        if self.mode not in MODES:
+            raise ParameterError(f"training key mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.noisy_input not in NOISY_INPUTS:
+            raise ParameterError(f"training key noisy_input must be one of {list(NOISY_INPUTS)}, "
+                                 f"got {self.noisy_input!r}")
+        if not self.self_supervised and self.noisy_input != "degrade":
+            raise ParameterError("training key noisy_input 'as_acquired' needs a self-supervised mode "
+                                 f"({MODES[1]} or {MODES[2]}): supervised training needs clean images")
+        if self.self_supervised and self.loss != "mse":
+            raise ParameterError(f"training key loss must be 'mse' in the self-supervised mode {self.mode}, "
+                                 f"got {self.loss!r}")
+        if self.mode == "neighbor2neighbor" and self.patch_size % 2:
+            raise ParameterError(f"training key patch_size must be even for neighbor2neighbor, got {self.patch_size}")
+        if not float(self.n2n_gamma) >= 0:
+            raise ParameterError(f"training key n2n_gamma must be >= 0, got {self.n2n_gamma!r}")
 
 
 def restore_training(settings: Mapping[str, Any] | None = None) -> tuple[TrainSettings, PatchSettings, dict]:

@@ -26,6 +26,20 @@ Loop (:func:`mira.nn.fit.fit`, the one training loop of mira)
     best validation epoch are saved. ``planned_epochs`` in the log and sidecar is the running estimate
     of the epochs that fit the budget.
 
+Sources and selection
+    Training folders may come from several sources (e.g. ``phantom`` and a real ``hospital_ct``);
+    every sample keeps its source. ``source_weights`` sets the probability of drawing a patch from
+    each source (:class:`~mira.restore.self_supervised.PatchSampler`), ``select_source`` the source
+    whose validation images alone select the epoch; every source's score is logged each epoch and
+    the sidecar records the weights, the selection and the best score per source.
+
+Self-supervised denoising (``mode``: ``neighbor2neighbor`` or ``noise2self``, DnCNN only)
+    The network never sees a clean image: the training images are degraded with the noise specs
+    and their clean versions dropped (``noisy_input: degrade``) or used as they are (``as_acquired``),
+    the loss is Neighbor2Neighbor's or Noise2Self's, and the validation score is minus that loss on
+    the noisy validation images (sidecar ``score_kind: neg_ss_loss``; ``history.csv``'s
+    ``val_psnr_db`` then holds that score). See :mod:`mira.restore.self_supervised` for when they apply.
+
 Determinism
     Weights are initialised under ``torch.manual_seed(derive_seed(seed, ...))`` inside
     :func:`torch.random.fork_rng` (the global stream is left untouched); patches, augmentations and
@@ -43,10 +57,7 @@ Outputs (:func:`train_restorer`)
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io as _io
-import json
 import logging
 import os
 import time
@@ -57,7 +68,6 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import torch
 
-from ..atomic import write_text, write_torch
 from ..dataset import Dataset
 from ..errors import InputError, ParameterError
 from ..metrics.fidelity import psnr
@@ -65,11 +75,24 @@ from ..modalities import ModalityProfile
 from ..nn.device import model_device, resolve_device
 from ..nn.fit import FitResult, TrainSettings, fit, seeded
 from ..seeding import derive_seed, rng_for
-from .inference import forward_unit, prepare_input, sidecar_path
+from .appearance import AppearanceSettings, randomise_appearance
+from .checkpoint import save_checkpoint, write_history
+from .inference import forward_unit, prepare_input
 from .interpolation import check_scale
 from .models import ARCHITECTURES, build_model, count_parameters
 from .noise_models import window_denormalise, window_normalise
-from .settings import HISTORY_COLUMNS, VAL_LEVELS, PatchSettings, noise_specs_for, restore_training
+from .self_supervised import (
+    PatchSampler,
+    patch_loss,
+    recalibrate_batch_norm,
+    selection_record,
+    self_supervised_scores,
+    training_loss,
+)
+from .settings import VAL_LEVELS, PatchSettings, noise_specs_for, restore_training
+
+__all__ = ["PatchSampler", "patch_loss", "recalibrate_batch_norm", "save_checkpoint", "train_network",
+           "train_restorer", "validation_psnr", "validation_psnrs"]
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -96,6 +119,7 @@ class _Sample:
     target_native: np.ndarray | None = None
     tag: str = ""
     weight: float = 1.0
+    source: str = ""
 
 
 def _sha256(path: Path) -> str:
@@ -122,9 +146,11 @@ def _load_images(dirs: Sequence[PathLike], part: str, limit_per_modality: int | 
             for k, sl in enumerate(slices):
                 cid = rec.case_id if len(slices) == 1 else f"{rec.case_id}#z{k}"
                 images.append(_Image(cid, rec.source, rec.modality, np.asarray(sl, dtype=np.float64), sp))
-        provenance.append({"dir": str(d), "source": recs[0].source, "modality": recs[0].modality,
-                           "split": recs[0].split, "cases": [r.case_id for r in recs],
-                           "manifest_sha256": _sha256(Path(d) / "manifest.csv")})
+        sha = _sha256(Path(d) / "manifest.csv")
+        for src in dict.fromkeys(r.source for r in recs):  # one entry per source of the folder
+            group = [r for r in recs if r.source == src]
+            provenance.append({"dir": str(d), "source": src, "modality": group[0].modality, "split": group[0].split,
+                               "cases": [r.case_id for r in group], "manifest_sha256": sha})
     return images, provenance
 
 
@@ -140,7 +166,11 @@ def _draw_noise(spec: dict, profile: ModalityProfile, rng: np.random.Generator) 
 
 
 def _denoise_samples(images: list[_Image], specs: dict[str, list[dict]], copies: int, seed: int, arch: str,
-                     profiles: Mapping[str, ModalityProfile]) -> list[_Sample]:
+                     profiles: Mapping[str, ModalityProfile], noisy_only: bool = False,
+                     appearance: AppearanceSettings | None = None) -> list[_Sample]:
+    """``copies`` degraded versions of every image, each first randomised in appearance (``appearance``,
+    :func:`mira.restore.appearance.randomise_appearance`; None: as it is); ``noisy_only``: the clean
+    reference is dropped (the sample's target is its noisy input, for the self-supervised modes)."""
     from ..degrade import apply
 
     out = []
@@ -150,16 +180,21 @@ def _denoise_samples(images: list[_Image], specs: dict[str, list[dict]], copies:
             rng = rng_for(seed, "restore-train", arch, im.source, im.modality, im.case_id, c)
             sp = specs[im.modality][int(rng.integers(len(specs[im.modality])))]
             params = _draw_noise(sp, prof, rng)
-            deg = apply(sp["degradation"], im.image, params, rng, profile=prof, spacing=im.spacing)
-            inp, tgt = window_normalise(deg.image, prof), window_normalise(deg.reference, prof)
-            noise_var = float(np.mean((inp - tgt) ** 2))
+            clean = im.image if appearance is None else randomise_appearance(im.image, prof, rng, appearance)
+            deg = apply(sp["degradation"], clean, params, rng, profile=prof, spacing=im.spacing)
+            inp = window_normalise(deg.image, prof)
             tag = f"{sp['degradation']}:{sp['parameter']}={params[sp['parameter']]:.4g}"
-            out.append(_Sample(inp, tgt, prof, tag=tag, weight=1.0 / max(noise_var, 1e-8)))
+            if noisy_only:
+                out.append(_Sample(inp, inp, prof, tag=tag, source=im.source))
+                continue
+            tgt = window_normalise(deg.reference, prof)
+            noise_var = float(np.mean((inp - tgt) ** 2))
+            out.append(_Sample(inp, tgt, prof, tag=tag, weight=1.0 / max(noise_var, 1e-8), source=im.source))
     return out
 
 
 def _denoise_val(images: list[_Image], specs: dict[str, list[dict]], seed: int, arch: str,
-                 profiles: Mapping[str, ModalityProfile]) -> list[_Sample]:
+                 profiles: Mapping[str, ModalityProfile], noisy_only: bool = False) -> list[_Sample]:
     from ..degrade import apply
 
     out = []
@@ -169,8 +204,21 @@ def _denoise_val(images: list[_Image], specs: dict[str, list[dict]], seed: int, 
             for level in VAL_LEVELS:
                 rng = rng_for(seed, "restore-val", arch, im.source, im.modality, im.case_id, sp["degradation"], level)
                 deg = apply(sp["degradation"], im.image, level, rng, profile=prof, spacing=im.spacing)
-                out.append(_Sample(prepare_input(arch, deg.image, prof), window_normalise(deg.reference, prof),
-                                   prof, target_native=deg.reference, tag=f"{sp['degradation']}/{level}"))
+                inp, tag = prepare_input(arch, deg.image, prof), f"{sp['degradation']}/{level}"
+                if noisy_only:
+                    out.append(_Sample(inp, inp, prof, tag=tag, source=im.source))
+                else:
+                    out.append(_Sample(inp, window_normalise(deg.reference, prof), prof, target_native=deg.reference,
+                                       tag=tag, source=im.source))
+    return out
+
+
+def _as_acquired(images: list[_Image], profiles: Mapping[str, ModalityProfile]) -> list[_Sample]:
+    """The images as they are (already noisy scans): input and target are the same noisy image."""
+    out = []
+    for im in images:
+        x = window_normalise(im.image, profiles[im.modality])
+        out.append(_Sample(x, x, profiles[im.modality], tag="as_acquired", source=im.source))
     return out
 
 
@@ -184,77 +232,12 @@ def _sr_samples(images: list[_Image], scale: int, arch: str, profiles: Mapping[s
         deg = apply("downsample", im.image, f"x{scale}", None, profile=prof, spacing=im.spacing)
         inp = prepare_input(arch, deg.image, prof, scale)
         out.append(_Sample(inp, window_normalise(deg.reference, prof), prof,
-                           target_native=deg.reference if native else None, tag=f"x{scale}"))
+                           target_native=deg.reference if native else None, tag=f"x{scale}", source=im.source))
     return out
 
 
-class PatchSampler:
-    """Draws random aligned (input, target) patches with random dihedral transforms.
-
-    ``factor`` is the target/input grid ratio (1 for DnCNN and SRCNN, ``scale`` for EDSR); target
-    patches are ``patch`` pixels, input patches ``patch // factor``.
-    """
-
-    def __init__(self, samples: Sequence[_Sample], patch: int, factor: int, rng: np.random.Generator):
-        self.samples = list(samples)
-        self.factor = int(factor)
-        self.patch = (int(patch) // self.factor) * self.factor
-        self.rng = rng
-        small = [s for s in self.samples if min(s.inp.shape) < self.patch // self.factor]
-        if small:
-            raise ParameterError(f"patch_size {patch} does not fit image(s) of input shape {small[0].inp.shape}")
-
-    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` patches: inputs ``(n, 1, p_in, p_in)``, targets ``(n, 1, p, p)`` and sample weights ``(n,)``."""
-        p_in = self.patch // self.factor
-        xs, ys, ws = [], [], []
-        for _ in range(n):
-            s = self.samples[int(self.rng.integers(len(self.samples)))]
-            i = int(self.rng.integers(s.inp.shape[0] - p_in + 1))
-            j = int(self.rng.integers(s.inp.shape[1] - p_in + 1))
-            k = int(self.rng.integers(8))
-            x = s.inp[i:i + p_in, j:j + p_in]
-            y = s.target[i * self.factor:i * self.factor + self.patch, j * self.factor:j * self.factor + self.patch]
-            x, y = np.rot90(x, k % 4), np.rot90(y, k % 4)
-            if k >= 4:
-                x, y = x[:, ::-1], y[:, ::-1]
-            xs.append(x)
-            ys.append(y)
-            ws.append(s.weight)
-        w = np.asarray(ws, dtype=np.float32)
-        return (np.ascontiguousarray(np.stack(xs)[:, None], dtype=np.float32),
-                np.ascontiguousarray(np.stack(ys)[:, None], dtype=np.float32), w / w.mean())
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(module: torch.nn.Module, sampler: "PatchSampler", batches: int, batch_size: int,
-                           device: torch.device) -> bool:
-    """Recompute batch-norm population statistics on fresh training batches ("precise BN").
-
-    The running averages lag behind a network that is still changing quickly, which makes
-    eval-mode outputs (validation, inference) worse than the training loss suggests; averaging the
-    batch statistics of ``batches`` batches of the current network removes that lag. Returns False
-    when the network has no batch norm.
-    """
-    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return False
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    module.train()
-    for _ in range(batches):
-        xb, _, _ = sampler.batch(batch_size)
-        module(torch.from_numpy(xb).to(device))
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-    module.eval()
-    return True
-
-
-def validation_psnr(module: torch.nn.Module, samples: Sequence[_Sample], device: torch.device) -> float:
-    """Mean PSNR (dB, window of each sample's profile) of the network's outputs on the validation samples."""
+def validation_psnrs(module: torch.nn.Module, samples: Sequence[_Sample], device: torch.device) -> list[float]:
+    """PSNR (dB, window of each sample's profile, at most 100) of the network's output on each validation sample."""
     outs = forward_unit(module, [s.inp for s in samples], device)
     vals = []
     for s, o in zip(samples, outs):
@@ -262,74 +245,65 @@ def validation_psnr(module: torch.nn.Module, samples: Sequence[_Sample], device:
         restored = prof.clip(window_denormalise(o, prof))
         ref = s.target_native if s.target_native is not None else window_denormalise(s.target, prof)
         vals.append(min(psnr(ref, restored, prof), 100.0))
-    return float(np.mean(vals))
+    return vals
+
+
+def validation_psnr(module: torch.nn.Module, samples: Sequence[_Sample], device: torch.device) -> float:
+    """Mean PSNR (dB, window of each sample's profile) of the network's outputs on the validation samples."""
+    return float(np.mean(validation_psnrs(module, samples, device)))
 
 
 # ---- training through mira.nn.fit ------------------------------------------------------------------
 
 
-def patch_loss(kind: str):
-    """``loss(model, (x, y, w))`` of :func:`mira.nn.fit.fit`: per-patch MSE or L1, mean over patches
-    (``"nmse"``: weighted by the patches' inverse noise variance)."""
-
-    def loss(model: torch.nn.Module, batch) -> torch.Tensor:
-        x, y, w = batch
-        out = model(x)
-        err = (out - y) ** 2 if kind in ("mse", "nmse") else (out - y).abs()
-        per_sample = err.mean(dim=(1, 2, 3))
-        return (per_sample * w).mean() if kind == "nmse" else per_sample.mean()
-
-    return loss
+def _mean_by_source(values: Sequence[float], sources: Sequence[str]) -> dict[str, float]:
+    return {src: float(np.mean([v for v, s in zip(values, sources) if s == src])) for src in dict.fromkeys(sources)}
 
 
 def train_network(module: torch.nn.Module, sampler: PatchSampler, val: Sequence[_Sample], loop: TrainSettings,
-                  patch: PatchSettings, *, logger: logging.Logger | None = None, label: str = "") -> FitResult:
+                  patch: PatchSettings, *, logger: logging.Logger | None = None, label: str = "",
+                  select_source: str | None = None, seed: int = 0,
+                  per_source: list[dict[str, float]] | None = None) -> FitResult:
     """Train ``module`` in place with :func:`mira.nn.fit.fit` on ``sampler``'s patches (module docstring).
 
     Every epoch ends with the batch-norm recalibration (``patch.bn_batches``) and the validation
-    PSNR; the best validation weights are loaded into ``module``.
+    score of every sample: PSNR (dB) in the supervised mode, minus the self-supervised loss on the
+    noisy images otherwise (:func:`mira.restore.self_supervised.self_supervised_scores`). The score
+    that selects the epoch is the mean over all samples, or over those of ``select_source`` only;
+    the per-source means of each epoch are appended to ``per_source``. The best weights are loaded
+    into ``module``. ``seed`` seeds the self-supervised masks (training stream and fixed validation draws).
     """
+    sources = [s.source for s in val]
+    if select_source is not None and select_source not in sources:
+        raise ParameterError(f"select_source: source {select_source!r} has no validation images "
+                             f"(sources: {sorted(set(sources))})")
+    lg = logger or log
+    loss = training_loss(patch.mode, patch.loss, seed=derive_seed(seed, "loss"), gamma=patch.n2n_gamma)
+
     def batches(epoch: int):
         return (sampler.batch(loop.batch_size) for _ in range(loop.steps_per_epoch))
 
     def validate(model: torch.nn.Module, epoch: int) -> float:
         device = model_device(model)
         recalibrate_batch_norm(model, sampler, patch.bn_batches, loop.batch_size, device)
-        return validation_psnr(model, val, device)
+        if patch.self_supervised:
+            vals = self_supervised_scores(model, [s.inp for s in val], patch.mode, device,
+                                          seed=derive_seed(seed, "val"), gamma=patch.n2n_gamma)
+        else:
+            vals = validation_psnrs(model, val, device)
+        by_source = _mean_by_source(vals, sources)
+        if per_source is not None:
+            per_source.append(by_source)
+        if len(by_source) > 1:
+            lg.log(logging.INFO if logger is not None else logging.DEBUG, "%sepoch %d: val by source %s", label,
+                   epoch, ", ".join(f"{k} {v:.4g}" for k, v in by_source.items()))
+        return float(np.mean(vals)) if select_source is None else by_source[select_source]
 
-    return fit(module, batches, loop, loss=patch_loss(patch.loss), validate=validate, score_name="val PSNR",
-               logger=logger or log, label=label)
-
-
-def history_rows(res: FitResult) -> list[dict]:
-    """The epochs of a run as rows of :data:`~mira.restore.settings.HISTORY_COLUMNS` (``history.csv``)."""
-    return [{"epoch": r["epoch"], "steps": r["steps"], "lr": r["lr"], "train_loss": r["train_loss"],
-             "val_psnr_db": r["score"], "elapsed_s": r["elapsed_s"], "planned_epochs": r["planned_epochs"]}
-            for r in res.history]
+    name = f"val -{patch.mode} loss" if patch.self_supervised else "val PSNR"
+    return fit(module, batches, loop, loss=loss, validate=validate, score_name=name, logger=lg, label=label)
 
 
 # ---- the pipeline entry point ----------------------------------------------------------------------
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def save_checkpoint(module: torch.nn.Module, meta: Mapping[str, Any], path: PathLike) -> None:
-    """Write the state dict to ``path`` (``.pt``) and ``meta`` to the JSON sidecar beside it, atomically.
-
-    ``meta`` needs at least ``architecture``, ``params``, ``task`` and ``scale`` (see
-    :func:`mira.restore.inference.load_model`).
-    """
-    out = Path(path)
-    write_torch(out, {k: v.detach().cpu() for k, v in module.state_dict().items()})
-    write_text(sidecar_path(out), json.dumps(dict(meta), indent=2, default=_json_default) + "\n")
 
 
 def _check_architecture(architecture: str, scale: int) -> tuple[str, str, int]:
@@ -359,7 +333,8 @@ class _Data:
 
 
 def _prepare_data(arch: str, task: str, scale: int, train_dirs, val_dirs, patch: PatchSettings, seed: int,
-                  profiles: Mapping[str, ModalityProfile], train_noise: Mapping[str, Any] | None) -> _Data:
+                  profiles: Mapping[str, ModalityProfile], train_noise: Mapping[str, Any] | None,
+                  appearance: AppearanceSettings | None = None) -> _Data:
     """Load the images, check the splits and make the (degraded input, target) samples."""
     train_imgs, train_prov = _load_images(train_dirs, "train")
     val_imgs, val_prov = _load_images(val_dirs, "val", limit_per_modality=patch.val_cases)
@@ -374,11 +349,19 @@ def _prepare_data(arch: str, task: str, scale: int, train_dirs, val_dirs, patch:
     missing = [m for m in modalities if m not in profiles]
     if missing:
         raise ParameterError(f"no modality profile given for {missing} (profiles= maps each modality to its profile)")
-    if task == "denoise":
+    if task == "denoise" and patch.noisy_input == "as_acquired":
+        specs = {m: [{"degradation": "as_acquired"}] for m in modalities}
+        samples, val, factor = _as_acquired(train_imgs, profiles), _as_acquired(val_imgs, profiles), 1
+    elif task == "denoise":
         specs = {m: noise_specs_for(profiles[m], train_noise) for m in modalities}
-        samples = _denoise_samples(train_imgs, specs, patch.copies, seed, arch, profiles)
-        val = _denoise_val(val_imgs, specs, seed, arch, profiles)
+        ss = patch.self_supervised
+        samples = _denoise_samples(train_imgs, specs, patch.copies, seed, arch, profiles, noisy_only=ss,
+                                   appearance=appearance)
+        val = _denoise_val(val_imgs, specs, seed, arch, profiles, noisy_only=ss)
         factor = 1
+    elif patch.self_supervised:
+        raise ParameterError(f"training key mode {patch.mode!r} is for denoisers only; {arch} is a "
+                             "super-resolution network (mode: supervised)")
     else:
         specs = {}
         samples = _sr_samples(train_imgs, scale, arch, profiles)
@@ -388,7 +371,7 @@ def _prepare_data(arch: str, task: str, scale: int, train_dirs, val_dirs, patch:
 
 
 def _sidecar(arch: str, task: str, scale: int, arch_params, data: _Data, profiles, record: dict, seed: int,
-             module: torch.nn.Module, res: FitResult, prep_s: float) -> dict:
+             module: torch.nn.Module, res: FitResult, prep_s: float, selection: dict) -> dict:
     """The checkpoint's JSON sidecar (the data contract of :mod:`mira.restore.inference`)."""
     ms = data.modalities
     return {
@@ -403,24 +386,16 @@ def _sidecar(arch: str, task: str, scale: int, arch_params, data: _Data, profile
         "final_val_psnr_db": round(res.history[-1]["score"], 4) if res.history else None,
         "stopped_by": res.stopped_by, "wall_time_s": round(res.wall_time_s, 2), "cpu_time_s": round(res.cpu_time_s, 2),
         "data_prep_s": round(prep_s, 2), "device": str(res.device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        "torch": torch.__version__, **selection,
     }
-
-
-def _write_history(res: FitResult, path: PathLike) -> None:
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    for row in history_rows(res):
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(path, buf.getvalue())
 
 
 def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: Sequence[PathLike],
                    out_model: PathLike, *, seed: int, profiles: Mapping[str, ModalityProfile], scale: int = 1,
                    arch_params: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
                    train_noise: Mapping[str, Any] | None = None, history_csv: PathLike | None = None,
-                   logger: logging.Logger | None = None) -> dict:
+                   logger: logging.Logger | None = None, source_weights: Mapping[str, float] | None = None,
+                   select_source: str | None = None, appearance: Mapping[str, Any] | None = None) -> dict:
     """Train one network on dataset folders and write ``out_model`` (.pt) plus its JSON sidecar.
 
     Parameters
@@ -441,11 +416,23 @@ def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: 
         Architecture parameters (see :mod:`mira.restore.models`).
     settings : mapping
         Training settings: keys of :data:`mira.restore.settings.TRAINING_KEYS`
-        (:func:`~mira.restore.settings.restore_training`).
+        (:func:`~mira.restore.settings.restore_training`), e.g. ``{"mode": "neighbor2neighbor",
+        "noisy_input": "as_acquired"}`` trains DnCNN on noisy scans only.
     train_noise : mapping, optional
         DnCNN noise specs per modality (``restore.train_noise``; default :data:`DEFAULT_TRAIN_NOISE`).
     history_csv : path, optional
-        Where to write one row per epoch.
+        Where to write one row per epoch (``val_psnr_db`` holds the selection score: see the
+        sidecar's ``score_kind``).
+    source_weights : mapping of str to float, optional
+        Relative probability of drawing a training patch from each source (every training source
+        needs one, >= 0, sum > 0); None: every training sample equally likely.
+    select_source : str, optional
+        The source whose validation images alone score the epochs (early stopping, best weights);
+        None: all validation images. Every source's score is logged and recorded anyway.
+    appearance : mapping, optional
+        DnCNN: randomised appearance of each clean training image before it is degraded
+        (``restore.appearance``: :class:`mira.restore.appearance.AppearanceSettings` keys); None or
+        ``enabled: false``: the images as they are. Validation images are never randomised.
 
     Returns
     -------
@@ -458,21 +445,28 @@ def train_restorer(architecture: str, train_dirs: Sequence[PathLike], val_dirs: 
     torch.set_num_threads(int(loop.threads))
     device = resolve_device(loop.device)
     t_prep = time.perf_counter()
-    data = _prepare_data(arch, task, scale, train_dirs, val_dirs, patch, seed, profiles, train_noise)
+    look = AppearanceSettings.from_mapping(appearance) if appearance else None
+    look = look if look is not None and look.enabled else None
+    data = _prepare_data(arch, task, scale, train_dirs, val_dirs, patch, seed, profiles, train_noise, look)
     key = (arch, f"x{scale}" if task == "sr" else "-".join(data.modalities))
     prep_s = time.perf_counter() - t_prep
     lg.info("%s %s: %d training samples from %d images, %d validation images, data prepared in %.1f s",
             arch, key[1], len(data.samples), data.n_images, len(data.val), prep_s)
     with seeded(derive_seed(seed, "restore-init", *key) % (2 ** 63)):
         module = build_model(arch, arch_params, scale=scale)
-    sampler = PatchSampler(data.samples, patch.patch_size, data.factor, rng_for(seed, "restore-patches", *key))
-    lg.info("%s: %d parameters, device %s, %d threads, budget %s", arch, count_parameters(module), device,
-            torch.get_num_threads(), f"{loop.budget_s:g} s" if loop.budget_s else "none")
-    res = train_network(module, sampler, data.val, loop, patch, logger=lg, label=f"{arch} {key[1]} ")
-    meta = _sidecar(arch, task, scale, arch_params, data, profiles, record, seed, module, res, prep_s)
+    sampler = PatchSampler(data.samples, patch.patch_size, data.factor, rng_for(seed, "restore-patches", *key),
+                           source_weights=source_weights)
+    lg.info("%s: %d parameters, device %s, %d threads, budget %s, mode %s", arch, count_parameters(module), device,
+            torch.get_num_threads(), f"{loop.budget_s:g} s" if loop.budget_s else "none", patch.mode)
+    per_source: list[dict[str, float]] = []
+    res = train_network(module, sampler, data.val, loop, patch, logger=lg, label=f"{arch} {key[1]} ",
+                        select_source=select_source, seed=derive_seed(seed, "restore-ss", *key), per_source=per_source)
+    meta = _sidecar(arch, task, scale, arch_params, data, profiles, record, seed, module, res, prep_s,
+                    selection_record(patch, select_source, source_weights, per_source, res.best_epoch))
+    meta["appearance"] = dict(appearance) if look is not None and appearance else None
     save_checkpoint(module, meta, out_model)
     if history_csv is not None:
-        _write_history(res, history_csv)
+        write_history(res, history_csv)
     lg.info("%s %s: best val PSNR %.2f dB at epoch %d of %d (%s), %.1f s wall, %.1f s CPU", arch, key[1],
             res.best_score, res.best_epoch, res.epochs, res.stopped_by, res.wall_time_s, res.cpu_time_s)
     return meta
