@@ -100,6 +100,7 @@ def model(results: Path, work: Path, cfg: dict, arch: str, target: str, budget_s
     threads = torch.get_num_threads()
     meta = train_restorer(arch, [dataset(results, work, cfg, m, "train") for m in mods],
                           [dataset(results, work, cfg, m, "val") for m in mods], path, seed=cfg["seed"], scale=scale,
+                          profiles=Settings.from_config(cfg).profiles,
                           arch_params=params, settings=settings, train_noise=rcfg["train_noise"],
                           history_csv=path.with_name("history.csv"))
     torch.set_num_threads(threads)

@@ -198,7 +198,7 @@ def _accepted_or_refused(cfg: dict, message: str | None) -> None:
         ({"synthesis": {"cases": _cases(0, 4, 4)}}, "config key synthesis.cases.train: 0 cases, but the augmentation"),
         ({"synthesis": {"cases": _cases(4, 0, 4)}}, "config key synthesis.cases.val: 0 cases, but augment.policy"),
         ({"synthesis": {"cases": _cases(4, 0, 4)}, "augment": {"policy": {"modalities": []}}},
-         "config key synthesis.cases.val: 0 cases, but the restoration networks train and validate"),
+         "config key synthesis.cases.val: 0 cases, but the restoration networks validate on the val split"),
         ({"synthesis": {"cases": _cases(4, 4, 0)}}, "config key synthesis.cases.test: 0 cases, but degrade.splits"),
         ({"synthesis": {"cases": _cases(4, 4, 0)}, "degrade": {"sources": []}},
          "config key synthesis.cases.test: 0 cases, but restore.sources lists 'phantom'"),

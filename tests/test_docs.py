@@ -214,14 +214,16 @@ def _front_page_configs() -> dict[str, dict]:
     default, tiny = _config("config.yaml"), _config("tests/config/tiny.yaml")
     no_inputs = copy.deepcopy(tiny)
     no_inputs["inputs"] = {}
-    real_studied = copy.deepcopy(tiny)
-    real_studied["degrade"]["sources"] = ["phantom", "pydicom_ct"]
+    real_studied = copy.deepcopy(tiny)  # by default every real source is degraded and restored
+    phantom_only = copy.deepcopy(tiny)
+    phantom_only["degrade"]["sources"] = phantom_only["restore"]["sources"] = ["phantom"]
     no_sr = copy.deepcopy(tiny)
     no_sr["degrade"]["sr_scales"] = []
-    return {"default": default, "tiny": tiny, "no_inputs": no_inputs, "real_studied": real_studied, "no_sr": no_sr}
+    return {"default": default, "tiny": tiny, "no_inputs": no_inputs, "real_studied": real_studied,
+            "phantom_only": phantom_only, "no_sr": no_sr}
 
 
-@pytest.mark.parametrize("name", ["default", "tiny", "no_inputs", "real_studied", "no_sr"])
+@pytest.mark.parametrize("name", ["default", "tiny", "no_inputs", "real_studied", "phantom_only", "no_sr"])
 @pytest.mark.parametrize("with_findings", [True, False])
 def test_front_page_renders_from_the_config(name, with_findings):
     cfg = _front_page_configs()[name]
@@ -232,8 +234,12 @@ def test_front_page_renders_from_the_config(name, with_findings):
         assert f"``{source}``" in rst
     if not cfg["inputs"]:
         assert "No real images" in rst
+    text = " ".join(rst.split())
     if name == "real_studied":
-        assert "``pydicom_ct`` are degraded and restored" in " ".join(rst.split())
+        assert "``pydicom_ct``, ``pydicom_us`` are degraded and restored" in text
+        assert "**harmful on**" in text
+    if name == "phantom_only":
+        assert "degradation, restoration and the evaluation run on the phantoms" in text
 
 
 def test_front_page_copies_no_number_from_a_run():

@@ -591,6 +591,16 @@ def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
     findings = (t / "findings.md").read_text()
     assert "Which restoration method wins" in findings and "augmentation" in findings
     assert "Degradation severity grading" in (t / "earlier_stages.md").read_text()
+    # the real sources of the tiny config are degraded and restored beside the phantoms (issue 15)
+    assert {"phantom", "pydicom_ct", "pydicom_us"} <= set(rest["source"])
+    assert set(rest[rest["source"] == "pydicom_ct"]["domain"]) == {"real"}
+    verdicts = pd.read_csv(t / "restoration_verdicts.csv")
+    assert {"phantom", "real"} <= set(verdicts["domain"])
+    dncnn_real = verdicts[(verdicts["method"] == "dncnn") & (verdicts["domain"] == "real")]
+    assert len(dncnn_real) and dncnn_real["verdict"].str.match(r"^(helps|harmful on .+)$").all()
+    assert "Does it hold on real scans?" in findings and "real scans" in findings.split("Does it hold")[1]
+    targets = pd.read_csv(tiny_eval_run / "results" / "tables" / "restore_targets.csv")
+    assert "real" in set(targets["domain"]) and targets["target"].str.endswith("never below").any()
 
 
 @pytest.mark.e2e

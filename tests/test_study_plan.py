@@ -212,7 +212,8 @@ def test_settings_of_a_modality_rule_holds_only_its_profile():
     mri = plan.settings_of("restore_deep")(Wildcards)
     Wildcards.modality = "ct"
     ct = plan.settings_of("restore_deep")(Wildcards)
-    assert mri == {"profiles.mri": None} and ct == {"profiles.ct": {"metric_window": [-160, 240]}}
+    assert mri == {"restore.denoise.guard": 1.0, "profiles.mri": None}
+    assert ct == {"restore.denoise.guard": 1.0, "profiles.ct": {"metric_window": [-160, 240]}}
     assert plan.settings_of("synthesize")(Wildcards)["synthesis"]["size"] == 128
     with pytest.raises(ConfigError, match="reads no settings"):
         plan.settings_of("dataset_table")

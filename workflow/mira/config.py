@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .input_spec import parse_spec
 from .modalities import PROFILES
 from .schema import SCHEMA_DIR, load_schema
+from .sources import training_sources
 
 PathLike = Union[str, os.PathLike]
 
@@ -122,7 +123,18 @@ def _check_semantics(cfg: dict) -> None:
             raise ConfigError(f"config key inputs.{name}: this source name is reserved for the synthetic data")
         specs[name] = parse_spec(name, spec)  # the ingest job's own validation, same messages
         _check_input_path(name, specs[name].path, specs[name].include)
+    _fill_stage_sources(cfg, specs)
     _check_case_counts(cfg, {name: dict(s.split) for name, s in specs.items()})
+
+
+def _fill_stage_sources(cfg: dict, specs: Mapping[str, Any]) -> None:
+    """Resolve ``degrade.sources`` / ``restore.sources`` left at null: 'phantom' and every real source
+    with a test fraction, so a user's scans are degraded and restored beside the phantoms by default."""
+    default = ["phantom"] + [name for name, spec in specs.items() if float(spec.split.get("test", 0)) > 0]
+    for section in ("degrade", "restore"):
+        sec = cfg.get(section)
+        if isinstance(sec, dict) and sec.get("sources", ()) is None:
+            sec["sources"] = list(default)
 
 
 def _check_input_path(name: str, path: str, include: Any) -> None:
@@ -207,6 +219,10 @@ class _CaseNeeds:
                               + ("" if given else " (no split given: every case goes to test)") + f", but {why}")
         raise ConfigError(f"config key {key}.{split}: 0 cases, but {why}")
 
+    def has(self, source: str, split: str) -> bool:
+        """Whether ``source`` may have cases in ``split`` (unknown sources: left to the plans)."""
+        return source not in self.sources or self.sources[source][2].get(split, 0) > 0
+
     def modalities(self, source: str) -> list[str]:
         return self.sources[source][1] if source in self.sources else []
 
@@ -255,10 +271,19 @@ def _check_restore_cases(res: Mapping[str, Any], study: list[str], need: _CaseNe
               and any(noise.get(m, True) for mods in restored.values() for m in mods)) or (
         bool(res_scales) and any(a in methods for a in DEEP_SR))
     if trains:
-        source = res.get("train_source", "phantom")
-        for split in ("train", "val"):
-            need(source, split, f"the restoration networks train and validate on the {split} split of "
-                 f"restore.train_source {source!r}")
+        listed = training_sources(res.get("train_source", "phantom"))
+        names = [s for s, _ in listed]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"config key restore.train_source: a source is listed twice ({names})")
+        for source, _ in listed:
+            need(source, "train", f"the restoration networks train on the train split of restore.train_source "
+                 f"{source!r}")
+        if len(listed) == 1:
+            need(listed[0][0], "val", f"the restoration networks validate on the val split of "
+                 f"restore.train_source {listed[0][0]!r}")
+        elif not any(need.has(s, "val") for s in names):
+            raise ConfigError(f"config key restore.train_source: none of {names} has a val split for the "
+                              "restoration networks to validate on")
 
 
 def _check_strategy_pool(strategies: Mapping[str, Any], study: list[str]) -> None:

@@ -14,6 +14,13 @@ rule evaluate_restoration_tables:
             category="Restoration",
             subcategory="Evaluation",
         ),
+        verdicts=paths.EVAL_RESTORATION_VERDICTS.csv,
+        verdicts_md=report(
+            paths.EVAL_RESTORATION_VERDICTS.md,
+            caption="../report/evaluate_verdicts.rst",
+            category="Restoration",
+            subcategory="Phantom vs real",
+        ),
         sr_cases=paths.EVAL_SR_CASES,
         sr_summary=paths.EVAL_SR_SUMMARY,
         sr_md=report(paths.EVAL_SR_STUDY, caption="../report/evaluate_sr.rst", category="Super-resolution"),

@@ -47,6 +47,7 @@ from ..errors import InputError, ParameterError
 from ..metrics.fidelity import mae, psnr, ssim
 from ..modalities import ModalityProfile
 from ..restore import Method, get_method, restore
+from ..restore.guard import DEFAULT_LIMIT
 
 PathLike = str | os.PathLike
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ METRICS_CSV = "metrics.csv"
 INFO_JSON = "restore.json"
 #: Keys of ``restore.json`` that name the restored folder (see :func:`read_info`).
 FOLDER_KEYS = ("source", "modality", "split", "degradation", "level", "method")
+#: Method families that take the noise model and an assumed noise level (classical and zero-shot denoisers).
+SIGMA_FAMILIES = ("classical", "zero-shot")
 _MODEL_KEYS = ("architecture", "params", "scale", "modalities", "seed", "epochs", "best_val_psnr_db", "wall_time_s")
 
 
@@ -78,17 +81,22 @@ class DenoiseOptions:
     sigma_mode : str
         ``"estimate"`` (blind: the wavelet MAD estimate) or ``"oracle"`` (the true noise level of each
         pair, :func:`oracle_sigma`: a non-blind upper reference).
+    guard : float or None
+        Network denoisers: the noise-consistency guard limit (:mod:`mira.restore.guard`; None: off).
     """
 
     noise_model: bool = True
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sigma_mode: str = "estimate"
+    guard: float | None = DEFAULT_LIMIT
 
     @classmethod
     def from_settings(cls, restore: Any) -> DenoiseOptions:
-        """The options of the settings' ``restore`` section (``noise_model``, ``denoise.params``, ``denoise.sigma``)."""
+        """The options of the settings' ``restore`` section (``noise_model``, ``denoise.params``, ``denoise.sigma``,
+        ``denoise.guard``)."""
+        guard = restore.denoise.guard
         return cls(noise_model=bool(restore.noise_model), params=restore.denoise.params.to_dict(),
-                   sigma_mode=str(restore.denoise.sigma))
+                   sigma_mode=str(restore.denoise.sigma), guard=None if guard is None else float(guard))
 
     def params_for(self, method: str) -> dict[str, Any]:
         """Parameters of ``method`` as a plain dict (empty when none are configured)."""
@@ -174,10 +182,12 @@ def _method_kwargs(m: Method, options: DenoiseOptions, loaded: Any) -> dict[str,
     if options.sigma_mode not in ("estimate", "oracle"):
         raise ParameterError(f"sigma_mode must be 'estimate' or 'oracle', got {options.sigma_mode!r}")
     kwargs: dict[str, Any] = options.params_for(m.name)
-    if m.family == "classical":
+    if m.family in SIGMA_FAMILIES:
         kwargs["noise_model"] = options.noise_model
     if m.deep:
         kwargs["model"] = loaded
+        if m.task == "denoise":
+            kwargs["guard"] = options.guard
     return kwargs
 
 
@@ -227,7 +237,7 @@ def _info(m: Method, options: DenoiseOptions, key: FolderKey, table: pd.DataFram
           n_cases: int, model: PathLike | None, loaded: Any) -> dict[str, Any]:
     """The folder's ``restore.json``."""
     means = table.groupby("metric")["value"].mean().to_dict()
-    classical = m.family == "classical"
+    classical = m.family in SIGMA_FAMILIES
     meta = {"method": m.name, "task": m.task, "family": m.family, "summary": m.summary,
             "params": options.params_for(m.name), "noise_model": bool(options.noise_model) if classical else None,
             "sigma_mode": options.sigma_mode if classical else None, "input": str(paired_dir),
@@ -271,7 +281,7 @@ def restore_folder(paired_dir: PathLike, out_dir: PathLike, method: str, profile
     pairs, key = _open_pairs(paired_dir, m, profile)
     loaded = _load_checked_model(m, model, pairs, key, str(paired_dir))
     kwargs = _method_kwargs(m, opts, loaded)
-    oracle = opts.sigma_mode == "oracle" and m.family == "classical"
+    oracle = opts.sigma_mode == "oracle" and m.family in SIGMA_FAMILIES
     with atomic_dir(out_dir) as tmp:
         writer = DatasetWriter(tmp, key.source, key.modality, key.split, pairs.dataset.legend)
         rows = _restore_cases(pairs, key, m, profile, kwargs, oracle, writer, str(paired_dir))

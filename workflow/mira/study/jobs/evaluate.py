@@ -59,7 +59,8 @@ def evaluate_restoration_tables(j: Job) -> None:
     from ..report.restoration_tables import write_restoration_tables
 
     o = j.output
-    info = write_restoration_tables(j.input[0], o.csv, o.md, o.sr_cases, o.sr_summary, o.sr_md)
+    info = write_restoration_tables(j.input[0], o.csv, o.md, o.sr_cases, o.sr_summary, o.sr_md, o.verdicts,
+                                    o.verdicts_md)
     j.log.info("restoration tables: %s", info)
 
 

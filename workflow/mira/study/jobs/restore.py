@@ -67,11 +67,11 @@ def restore_interpolation(j: Job) -> None:
 @job("restore_deep")
 def restore_deep(j: Job) -> None:
     """One trained network (DnCNN, SRCNN, EDSR) on one paired folder."""
-    from ..restore_stage import restore_folder
+    from ..restore_stage import DenoiseOptions, restore_folder
 
     method = j.wildcards.method
     table = restore_folder(j.input.pairs, j.output[0], method, j.settings.profile(j.wildcards.modality),
-                           model=j.input.model)
+                           model=j.input.model, options=DenoiseOptions.from_settings(j.settings.restore))
     _log_means(j, method, table)
 
 
@@ -81,13 +81,54 @@ def train_restorer(j: Job) -> None:
     from ...restore.training import train_restorer as train
 
     arch, target = j.wildcards.model, j.wildcards.target
-    arch_params, training = _restore_plan(j.settings).training(arch)
+    plan = _restore_plan(j.settings)
+    arch_params, training = plan.training(arch)
     training = {**training, "threads": j.threads}
-    meta = train(arch, list(j.input.train), list(j.input.val), j.output.model, seed=j.settings.seed,
+    train_dirs, val_dirs = _with_cases(j, j.input.train, "train"), _with_cases(j, j.input.val, "val")
+    select = plan.selection_source(arch, target)
+    if select is not None and not any(_source_of(d) == select for d in val_dirs):
+        j.log.warning("restore.validate_on: %s has no validation images for %s %s; every validation image "
+                      "chooses the kept weights", select, arch, target)
+        select = None
+    weights = plan.source_weights(arch, target)
+    if weights is not None:  # sources left without training cases are left out of the mix
+        kept = {_source_of(d) for d in train_dirs}
+        weights = {s: w for s, w in weights.items() if s in kept}
+        weights = weights if len(weights) > 1 else None
+    meta = train(arch, train_dirs, val_dirs, j.output.model, seed=j.settings.seed,
                  profiles=j.settings.profiles, scale=target_scale(target), arch_params=arch_params, settings=training,
-                 train_noise=j.settings.restore.train_noise.to_dict(), history_csv=j.output.history, logger=j.log)
+                 train_noise=j.settings.restore.train_noise.to_dict(), history_csv=j.output.history, logger=j.log,
+                 source_weights=weights, select_source=select,
+                 appearance=j.settings.restore.appearance.to_dict())
     j.log.info("best val PSNR %.2f dB after %d epochs (%s)", meta["best_val_psnr_db"], meta["epochs"],
                meta["stopped_by"])
+
+
+def _source_of(folder: str) -> str:
+    """The source of a dataset folder ``results/data/<source>/<modality>/<split>``."""
+    from ...dataset import Dataset
+
+    records = Dataset(folder).records
+    return records[0].source if records else ""
+
+
+def _with_cases(j: Job, folders: Sequence[str], split: str) -> list[str]:
+    """The dataset folders that hold cases (a small real source may leave a split empty), logged.
+
+    Raises
+    ------
+    ConfigError
+        Every folder of the split is empty.
+    """
+    from ...dataset import Dataset
+
+    kept = [f for f in folders if Dataset(f).records]
+    for f in sorted(set(folders) - set(kept)):
+        j.log.warning("%s: no %s cases; the network trains without this source's %s split", f, split, split)
+    if not kept:
+        raise ConfigError(f"config key restore.train_source: no {split} cases in {list(folders)} "
+                          f"(give the source a split with a {split} fraction)")
+    return kept
 
 
 @job("restore_tables")

@@ -4,13 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...modalities import MODALITIES
+from ...sources import SYNTHETIC_2D, SYNTHETIC_3D
 from ..settings import Settings
 from . import paths
 
 SPLITS = ("train", "val", "test")
-#: Source names of the synthetic phantoms (2D slices, 3D volumes); real sources are named in ``inputs:``.
-SYNTHETIC_2D = "phantom"
-SYNTHETIC_3D = "phantom3d"
 
 
 class DataPlan:

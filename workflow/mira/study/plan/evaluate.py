@@ -194,7 +194,7 @@ class EvaluatePlan:
         """Final outputs of the evaluation stage."""
         out = [paths.EVAL_FINDINGS, paths.EVAL_EARLIER_STAGES]
         if self.has_restoration():
-            out += [paths.EVAL_RESTORATION.md, paths.EVAL_SR_STUDY]
+            out += [paths.EVAL_RESTORATION.md, paths.EVAL_RESTORATION_VERDICTS.md, paths.EVAL_SR_STUDY]
         if self.task_datasets():
             out.append(paths.EVAL_TASK.md)
         if self.strategy_jobs():

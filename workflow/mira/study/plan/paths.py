@@ -180,6 +180,7 @@ RESTORE_TRAINING_FIGURE = f"{_FIGURES}/restore/training.png"
 
 
 EVAL_RESTORATION = Table(f"{_EVALUATION}/restoration")
+EVAL_RESTORATION_VERDICTS = Table(f"{_EVALUATION}/restoration_verdicts")
 EVAL_SR_CASES = f"{_EVALUATION}/sr_cases.csv"
 EVAL_SR_SUMMARY = f"{_EVALUATION}/sr_summary.csv"
 EVAL_SR_STUDY = f"{_EVALUATION}/sr_study.md"

@@ -33,8 +33,9 @@ RULE_SETTINGS: dict[str, tuple[str, ...]] = {
     "restore_classical": ("restore.noise_model", "restore.denoise", "profiles.{modality}"),
     "restore_interpolation": ("restore.sr.methods", "profiles.{modality}"),
     "train_restorer": ("seed", "restore.training", "restore.models.{model}", "restore.train_noise",
-                       "restore.sr.train_modalities", "profiles"),
-    "restore_deep": ("profiles.{modality}",),
+                       "restore.sr.train_modalities", "restore.train_source", "restore.validate_on",
+                       "restore.appearance", "profiles"),
+    "restore_deep": ("restore.denoise.guard", "profiles.{modality}"),
     "restore_tables": ("restore.benchmark_level",),
     # evaluation
     "evaluate_train_unet": ("seed", "evaluate.segmentation", "profiles.{modality}"),

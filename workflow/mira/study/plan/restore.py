@@ -5,8 +5,9 @@ Jobs
       and every configured classical denoiser; interpolation SR: one job per ``downsample/x<s>``
       folder runs every configured kernel;
     * deep: one job per (paired folder, network), after training;
-    * training: DnCNN per modality (on that modality's training phantoms), SRCNN and EDSR per scale
-      (on the training phantoms of ``restore.sr.train_modalities``, pooled).
+    * training: DnCNN per modality, SRCNN and EDSR per scale (the modalities of
+      ``restore.sr.train_modalities``, pooled), on the train/val splits of every source of
+      ``restore.train_source`` that has those modalities (phantoms, real scans, or both mixed by weight).
 
 The networks are the keys of ``restore.models`` (their architecture settings); a network's task is
 the method list it is configured in (``restore.denoise.methods`` or ``restore.sr.methods``).
@@ -17,6 +18,7 @@ from typing import Any, NamedTuple
 
 from ...errors import ConfigError
 from ...modalities import MODALITIES
+from ...sources import SYNTHETIC_SOURCES, training_sources
 from ..settings import Settings
 from . import paths
 from .degrade import SR_DEGRADATION, DegradePlan, check_degradation, check_sources
@@ -64,12 +66,19 @@ class RestorePlan:
         self.degrade = degrade
         known = [s for s, _ in datasets]
         check_sources("restore", cfg.sources, known)
-        if cfg.train_source not in known:
-            raise ConfigError(f"config key restore.train_source: unknown source {cfg.train_source!r} "
-                              f"(known: {sorted(set(known))})")
+        #: ``(source, weight)`` of every training source (``restore.train_source``), in config order.
+        self.train_sources: list[tuple[str, float]] = training_sources(cfg.train_source)
+        for source, _ in self.train_sources:
+            if source not in known:
+                raise ConfigError(f"config key restore.train_source: unknown source {source!r} "
+                                  f"(known: {sorted(set(known))})")
+        if cfg.validate_on and cfg.validate_on not in dict(self.train_sources):
+            raise ConfigError(f"config key restore.validate_on: {cfg.validate_on!r} is not a training source "
+                              f"(restore.train_source: {[s for s, _ in self.train_sources]})")
+        self.validate_on: str = cfg.validate_on
         self.sr_degradation = SR_DEGRADATION
-        self.datasets = [(s, m) for s, m in datasets if s in cfg.sources and m in settings.modalities]
-        self.train_source: str = cfg.train_source
+        self.all_datasets = [(s, m) for s, m in datasets if m in settings.modalities]
+        self.datasets = [(s, m) for s, m in self.all_datasets if s in cfg.sources]
         self.levels: list[str] = list(cfg.levels)
         self.scales: list[int] = [int(s) for s in cfg.sr.scales]
         self.networks: list[str] = list(cfg.models)
@@ -162,10 +171,40 @@ class RestorePlan:
         """The checkpoint a network uses on a folder of ``modality`` at ``level`` (``x<scale>`` for SR)."""
         return self.model(method, modality if method in self.denoise_deep else level)
 
+    def training_datasets(self, arch: str, target: str) -> list[tuple[str, str, float]]:
+        """``(source, modality, weight)`` of every dataset a network trains on: each training source that
+        has the network's modality (DnCNN) or one of ``restore.sr.train_modalities`` (SRCNN, EDSR).
+
+        Raises
+        ------
+        ConfigError
+            No training source has a modality the network needs.
+        """
+        modalities = [target] if arch in self.denoise_deep else self.sr_train_modalities
+        out = [(s, m, w) for s, w in self.train_sources for m in modalities if (s, m) in self.all_datasets]
+        if not out:
+            raise ConfigError(f"config key restore.train_source: no training source "
+                              f"{[s for s, _ in self.train_sources]} has {modalities} images for {arch}")
+        return out
+
     def training_inputs(self, arch: str, target: str) -> dict[str, list[str]]:
         """Dataset folders a network trains and validates on (training split only; val for validation)."""
-        modalities = [target] if arch in self.denoise_deep else self.sr_train_modalities
-        return {split: [paths.dataset(self.train_source, m, split) for m in modalities] for split in ("train", "val")}
+        data = self.training_datasets(arch, target)
+        return {split: [paths.dataset(s, m, split) for s, m, _ in data] for split in ("train", "val")}
+
+    def source_weights(self, arch: str, target: str) -> dict[str, float] | None:
+        """Mixing weight of each training source of a network; None when it trains on one source."""
+        weights = {s: w for s, _, w in self.training_datasets(arch, target)}
+        return weights if len(weights) > 1 else None
+
+    def selection_source(self, arch: str, target: str) -> str | None:
+        """Source whose validation images choose a network's kept weights: ``restore.validate_on``, else
+        the first real training source (None: every validation image; see :meth:`training_datasets`)."""
+        sources = list(dict.fromkeys(s for s, _, _ in self.training_datasets(arch, target)))
+        if self.validate_on:
+            return self.validate_on if self.validate_on in sources else None
+        real = [s for s in sources if s not in SYNTHETIC_SOURCES]
+        return real[0] if real and len(sources) > 1 else None
 
     # ---- jobs ------------------------------------------------------------------------------------
 

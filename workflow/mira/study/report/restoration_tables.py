@@ -29,6 +29,7 @@ import pandas as pd
 
 from ...atomic import atomic_path, write_text
 from ...errors import InputError
+from ...sources import domain_of
 
 PathLike = Union[str, os.PathLike]
 
@@ -101,6 +102,7 @@ def restoration_table(df: pd.DataFrame) -> pd.DataFrame:
         part = s[s["metric"] == metric].drop(columns="metric").rename(
             columns={"mean": f"{metric}_mean", "sd": f"{metric}_sd", "n": f"{metric}_n", "best": f"{metric}_best"})
         wide = part if wide is None else wide.merge(part, on=group, how="outer")
+    wide.insert(1, "domain", wide["source"].map(domain_of))
     order = {m: i for i, m in enumerate(dict.fromkeys(df["method"]))}
     wide["n"] = wide[[c for c in wide.columns if c.endswith("_n")]].max(axis=1).astype(int)
     wide["best"] = [", ".join(m for m in QUALITY_METRICS if bool(r.get(f"{m}_best", False)))
@@ -130,14 +132,17 @@ def restoration_markdown(table: pd.DataFrame,
              "Mean ± sd over n test cases (deep models only on cases they never trained on). PSNR and SSIM over each "
              "modality's fixed window (CT -1000..1000 HU, others 0..1), MAE in native units (HU for CT); time = wall "
              "milliseconds per image. Bold: best in its modality x degradation x level group (`input` is the "
-             "unrestored degraded image, `bicubic` the super-resolution baseline; they compete too).", "",
-             "| source | modality | degradation | level | method | n | PSNR (dB) | SSIM | MAE | time (ms) | best |",
-             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "unrestored degraded image, `bicubic` the super-resolution baseline; they compete too). Domain: "
+             "*phantom* = mira's synthetic data, *real* = scans of `inputs:`.", "",
+             "| source | domain | modality | degradation | level | method | n | PSNR (dB) | SSIM | MAE | time (ms) "
+             "| best |",
+             "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for _, r in table.iterrows():
         mae_digits = 1 if r["modality"] == "ct" else 4
         t = r.get("wall_s_mean", np.nan)
         ms = f"{1000 * t:.1f}" if np.isfinite(t) else "n/a"
-        lines.append(f"| {r['source']} | {r['modality']} | {r['degradation']} | {r['level']} | {r['method']} | "
+        lines.append(f"| {r['source']} | {domain_of(r['source'])} | {r['modality']} | {r['degradation']} | "
+                     f"{r['level']} | {r['method']} | "
                      f"{int(r['n'])} | {_cell(r, 'psnr', 2)} | {_cell(r, 'ssim', 4)} | {_cell(r, 'mae', mae_digits)} | "
                      f"{ms} | {r['best'] or ''} |")
     return "\n".join(lines) + "\n"
@@ -250,12 +255,19 @@ def write_csv(df: pd.DataFrame, path: PathLike) -> None:
 
 
 def write_restoration_tables(metrics_csv: PathLike, out_csv: PathLike, out_md: PathLike, sr_cases_csv: PathLike,
-                             sr_summary_csv: PathLike, sr_md: PathLike) -> dict[str, int]:
-    """The restoration table and the SR case study from the tidy per-case metrics."""
+                             sr_summary_csv: PathLike, sr_md: PathLike, verdicts_csv: PathLike | None = None,
+                             verdicts_md: PathLike | None = None) -> dict[str, int]:
+    """The restoration table, the phantom-vs-real verdicts and the SR case study from the tidy per-case metrics."""
+    from .restoration_domains import verdict_table, verdicts_markdown
+
     df = read_tidy(metrics_csv)
     table = restoration_table(df)
     write_csv(table, out_csv)
     write_text(out_md, restoration_markdown(table))
+    if verdicts_csv is not None and verdicts_md is not None:
+        verdicts = verdict_table(table)
+        write_csv(verdicts, verdicts_csv)
+        write_text(verdicts_md, verdicts_markdown(verdicts))
     cases = sr_case_table(df)
     summ = sr_summary(cases)
     write_csv(cases, sr_cases_csv)
