@@ -23,6 +23,7 @@ def bench():
     return module
 
 
+@pytest.mark.e2e  # trains networks and runs BM3D: ~1 minute, outside the fast inner loop
 def test_quick_run_writes_the_tables(bench, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert bench.main(["--quick", "--out", str(out), "--work", str(tmp_path / "work")]) == 0

@@ -83,6 +83,21 @@ def test_bad_training_source_lists_are_refused(train_source, message):
         _cfg(restore={"train_source": train_source})
 
 
+def test_scans_as_acquired_must_not_be_phantoms():
+    split = {"train": 0.5, "val": 0.25, "test": 0.25}
+    as_acquired = {"dncnn": {"mode": "neighbor2neighbor", "noisy_input": "as_acquired"}}
+    with pytest.raises(ConfigError, match="restore.models.dncnn.noisy_input: 'as_acquired'.*clean phantoms"):
+        StudyPlan.from_config(_cfg(restore={"models": as_acquired}))
+    plan = StudyPlan.from_config(_cfg(inputs={"scans": {**SCANS, "split": split}},
+                                      restore={"train_source": "scans", "models": as_acquired,
+                                               "denoise": {"degradations": {"mri": [], "xray": [], "us": []}},
+                                               "sr": {"scales": []}}))
+    assert plan.restore.training("dncnn")[1]["mode"] == "neighbor2neighbor"
+    # a CT-only training source cannot train the MRI denoiser the default restoration needs
+    with pytest.raises(ConfigError, match=r"restore.train_source: no training source \['scans'\] has \['mri'\]"):
+        StudyPlan.from_config(_cfg(inputs={"scans": {**SCANS, "split": split}}, restore={"train_source": "scans"}))
+
+
 def test_a_mix_needs_a_training_split_of_each_source():
     with pytest.raises(ConfigError, match="inputs.scans.split: the train fraction is 0"):
         _cfg(inputs={"scans": SCANS}, restore={"train_source": [{"source": "phantom"}, {"source": "scans"}]})
