@@ -78,8 +78,8 @@ class _Posterise(torch.nn.Module):
 
 def test_apply_model_guards_denoisers_by_default():
     prof = get_profile("mri")
-    model = LoadedModel(module=_Posterise(), meta={"architecture": "dncnn", "params": {}, "task": "denoise",
-                                                   "modalities": ["mri"]}, path="posterise.pt", device=torch.device("cpu"))
+    meta = {"architecture": "dncnn", "params": {}, "task": "denoise", "modalities": ["mri"]}
+    model = LoadedModel(module=_Posterise(), meta=meta, path="posterise.pt", device=torch.device("cpu"))
     rng = np.random.default_rng(4)
     clean = _textured()
     noisy = np.clip(clean + 0.02 * rng.standard_normal(clean.shape), 0, 1)
