@@ -286,6 +286,10 @@ def test_restoration_training_figure(tmp_path):
     assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["dncnn ct", "srcnn x2"]
     save_and_check(fig, tmp_path / "train.png", grid=(1, 2))
+    # a self-supervised run's history holds minus its loss, not a PSNR: no line on the PSNR axis
+    (restore[0].parent / "model.json").write_text('{"score_kind": "neg_ss_loss"}', encoding="utf-8")
+    fig = training_curves.build_training_figure(restore)
+    assert len(fig.axes[0].lines) == 1 and len(fig.axes[1].lines) == 2
 
 
 def test_training_curves_of_every_family(tmp_path):

@@ -26,6 +26,17 @@ _TITLES = {"restore_loss": ("restoration networks: training loss", "epoch"),
            "unet_val": ("segmentation U-Net: validation Dice", "epoch")}
 
 
+def scores_psnr(history: PathLike) -> bool:
+    """Whether a restoration network's ``history.csv`` holds validation PSNR (dB): not for a self-supervised
+    run, whose sidecar beside it (``model.json``, ``score_kind: neg_ss_loss``) says it holds minus its loss."""
+    import json
+
+    side = Path(history).with_name("model.json")
+    if not side.is_file():
+        return True
+    return json.loads(side.read_text(encoding="utf-8")).get("score_kind", "psnr_db") == "psnr_db"
+
+
 def build_training_figure(histories: Sequence[PathLike]) -> Figure:
     """Validation PSNR (left) and training loss (right, log scale) per epoch, one line per network.
 
@@ -40,7 +51,8 @@ def build_training_figure(histories: Sequence[PathLike]) -> Figure:
         p = Path(h)
         df = pd.read_csv(p)
         label = f"{p.parent.parent.name} {p.parent.name}"
-        a1.plot(df["epoch"], df["val_psnr_db"], marker=".", label=label)
+        if scores_psnr(p):  # a self-supervised run has no validation PSNR to draw
+            a1.plot(df["epoch"], df["val_psnr_db"], marker=".", label=label)
         a2.semilogy(df["epoch"], df["train_loss"], label=label)
     a1.set_xlabel("epoch")
     a1.set_ylabel("validation PSNR (dB)")
@@ -80,7 +92,7 @@ def _draw_networks(ax_of: dict, restore_histories: Sequence[PathLike], unet_hist
         x = df["epoch"] if "epoch" in df else np.arange(1, len(df) + 1)
         if "train_loss" in df:
             ax_of["restore_loss"].semilogy(x, df["train_loss"], label=lab)
-        if "val_psnr_db" in df:
+        if "val_psnr_db" in df and scores_psnr(p):
             ax_of["restore_val"].plot(x, df["val_psnr_db"], marker=".", label=lab)
     for h in unet_histories:
         p = Path(h)
