@@ -109,3 +109,24 @@ def test_settings_from_mapping_and_validation():
         randomise_appearance(np.array([np.nan, 1.0] * 8).reshape(4, 4), get_profile("ct"), np.random.default_rng(0))
     with pytest.raises(TypeError):
         randomise_appearance(np.zeros((4, 4)), "ct", np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_training_randomises_the_clean_images_before_degrading_them():
+    """restore.appearance reaches DnCNN's training samples: other inputs and targets than without it,
+    the same for the same seed, and validation images untouched (mira.restore.training)."""
+    from mira.modalities import get_profile
+    from mira.restore.appearance import AppearanceSettings
+    from mira.restore.settings import noise_specs_for
+    from mira.restore.training import _denoise_samples, _Image
+
+    prof = get_profile("mri")
+    yy, xx = np.mgrid[0:48, 0:48] / 48
+    img = _Image("c0", "phantom", "mri", 0.2 + 0.5 * xx * yy, (1.0, 1.0))
+    specs = {"mri": noise_specs_for(prof, None)}
+    args = ([img], specs, 2, 7, "dncnn", {"mri": prof})
+    plain = _denoise_samples(*args)
+    look = AppearanceSettings()
+    varied = _denoise_samples(*args, appearance=look)
+    again = _denoise_samples(*args, appearance=look)
+    assert not np.allclose(plain[0].target, varied[0].target)
+    assert all(np.array_equal(a.target, b.target) and np.array_equal(a.inp, b.inp) for a, b in zip(varied, again))

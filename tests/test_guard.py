@@ -92,3 +92,18 @@ def test_apply_model_guards_denoisers_by_default():
     # volumes: slice by slice, the same as each slice alone
     vol = apply_model(model, np.stack([noisy, noisy[::-1]]), prof)
     np.testing.assert_allclose(vol[0], guarded)
+
+
+def test_the_pipeline_passes_the_configured_guard_to_network_denoisers():
+    from mira.config import validate_config
+    from mira.restore import get_method
+    from mira.study.restore_stage import DenoiseOptions, _method_kwargs
+    from mira.study.settings import Settings
+
+    for guard, expected in ((None, None), (2.5, 2.5)):
+        settings = Settings.from_config(validate_config({"restore": {"denoise": {"guard": guard}}}))
+        options = DenoiseOptions.from_settings(settings.restore)
+        assert _method_kwargs(get_method("dncnn"), options, loaded="model")["guard"] == expected
+        assert "guard" not in _method_kwargs(get_method("srcnn"), options, loaded="model")
+    default = Settings.from_config(validate_config({}))
+    assert DenoiseOptions.from_settings(default.restore).guard == 1.0

@@ -29,7 +29,7 @@ Loop (:func:`mira.nn.fit.fit`, the one training loop of mira)
 Sources and selection
     Training folders may come from several sources (e.g. ``phantom`` and a real ``hospital_ct``);
     every sample keeps its source. ``source_weights`` sets the probability of drawing a patch from
-    each source (:class:`~mira.restore.self_supervised.PatchSampler`), ``select_source`` the source
+    each source (:class:`~mira.restore.batches.PatchSampler`), ``select_source`` the source
     whose validation images alone select the epoch; every source's score is logged each epoch and
     the sidecar records the weights, the selection and the best score per source.
 
@@ -76,15 +76,13 @@ from ..nn.device import model_device, resolve_device
 from ..nn.fit import FitResult, TrainSettings, fit, seeded
 from ..seeding import derive_seed, rng_for
 from .appearance import AppearanceSettings, randomise_appearance
+from .batches import PatchSampler, patch_loss, recalibrate_batch_norm
 from .checkpoint import save_checkpoint, write_history
 from .inference import forward_unit, prepare_input
 from .interpolation import check_scale
 from .models import ARCHITECTURES, build_model, count_parameters
 from .noise_models import window_denormalise, window_normalise
 from .self_supervised import (
-    PatchSampler,
-    patch_loss,
-    recalibrate_batch_norm,
     selection_record,
     self_supervised_scores,
     training_loss,
