@@ -98,6 +98,15 @@ def test_scans_as_acquired_must_not_be_phantoms():
         StudyPlan.from_config(_cfg(inputs={"scans": {**SCANS, "split": split}}, restore={"train_source": "scans"}))
 
 
+def test_a_self_supervised_mode_for_every_network_is_refused_at_parse_time():
+    with pytest.raises(ConfigError, match="restore.training.mode: 'noise2self' is for the denoiser"):
+        StudyPlan.from_config(_cfg(restore={"training": {"mode": "noise2self"}}))
+    with pytest.raises(ConfigError, match="restore.models.srcnn"):
+        _cfg(restore={"models": {"srcnn": {"mode": "noise2self"}}})
+    plan = StudyPlan.from_config(_cfg(restore={"training": {"mode": "noise2self"}, "sr": {"scales": []}}))
+    assert plan.restore.training("dncnn")[1]["mode"] == "noise2self"
+
+
 def test_a_mix_needs_a_training_split_of_each_source():
     with pytest.raises(ConfigError, match="inputs.scans.split: the train fraction is 0"):
         _cfg(inputs={"scans": SCANS}, restore={"train_source": [{"source": "phantom"}, {"source": "scans"}]})

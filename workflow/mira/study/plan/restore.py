@@ -76,7 +76,6 @@ class RestorePlan:
             raise ConfigError(f"config key restore.validate_on: {cfg.validate_on!r} is not a training source "
                               f"(restore.train_source: {[s for s, _ in self.train_sources]})")
         self.validate_on: str = cfg.validate_on
-        self._check_as_acquired()
         self.sr_degradation = SR_DEGRADATION
         self.all_datasets = [(s, m) for s, m in datasets if m in settings.modalities]
         self.datasets = [(s, m) for s, m in self.all_datasets if s in cfg.sources]
@@ -90,13 +89,18 @@ class RestorePlan:
             raise ConfigError("config key restore.sr.train_modalities: no modality of the study left to train "
                               "SRCNN/EDSR on")
         self._names = {m: self._check_names(m) for m in dict.fromkeys(m for _, m in self.datasets)}
+        self._check_as_acquired()
         for arch, target in self.models():  # every network has training data of its modality
             self.training_datasets(arch, target)
 
     def _check_as_acquired(self) -> None:
-        """``noisy_input: as_acquired`` trains on the images as they are: only on real (noisy) scans."""
+        """Self-supervised modes train denoisers only; ``noisy_input: as_acquired`` trains on the images as
+        they are: only on real (noisy) scans."""
         for arch in self.cfg.models:
             settings = self.training(arch)[1]
+            if arch in self.sr_deep and self.scales and settings.get("mode", "supervised") != "supervised":
+                raise ConfigError(f"config key restore.training.mode: {settings['mode']!r} is for the denoiser "
+                                  f"(set it under restore.models.dncnn); {arch} is a super-resolution network")
             synthetic = [s for s, _ in self.train_sources if s in SYNTHETIC_SOURCES]
             if settings.get("noisy_input") == "as_acquired" and synthetic:
                 raise ConfigError(f"config key restore.models.{arch}.noisy_input: 'as_acquired' trains on the "
