@@ -7,9 +7,10 @@ Library use::
     out.image, out.reference, out.params       # degraded, clean reference, replayable parameters
 
 Modules: :mod:`.noise` (Gaussian, Poisson, Rician), :mod:`.ct_projection` (low dose, metal, sparse
-views, motion in the sinogram), :mod:`.mri_kspace` (undersampling, Gibbs, motion ghosting, bias
-field), :mod:`.resolution` (PSF blur, SR downsampling, aliasing), :mod:`.xray` (quantum noise,
-scatter, quantisation, clipping), :mod:`.motion` (linear motion blur), :mod:`.ultrasound` (speckle),
+views, motion, body habitus in the sinogram), :mod:`.mri_kspace` (undersampling, Gibbs, motion
+ghosting, spikes, bias field), :mod:`.resolution` (PSF blur, SR downsampling, aliasing), :mod:`.xray`
+(quantum noise, scatter, quantisation, clipping, body habitus), :mod:`.motion` (linear motion blur),
+:mod:`.ultrasound` (speckle, body habitus),
 :mod:`.levels` (calibrated parameters per level), :mod:`.grading` (SNR/CNR/MTF/artifact index and
 bands), :mod:`.pairs` (paired datasets on disk, the contract the restoration stage reads).
 """

@@ -31,12 +31,12 @@ How each is measured on a case (all from the label map and the paired clean refe
   reference`` over the whole image, relative to the standard deviation of the clean image over the
   labelled body (label > 0), in percent.
 
-Which measure decides the grade (``measure`` of the registry): noise -> SNR; blur, X-ray motion
-blur and SR downsampling -> MTF; metal, sparse views, CT/MRI motion, undersampling, Gibbs, bias
-field, scatter, quantisation, clipping -> artifact index. CNR is measured and banded for
-every case but does not decide: it depends on the lesion's own contrast (an anatomical property),
-so the same noise gives different CNR bands for a faint and a bright lesion. A case *lands* when
-the band of its deciding measure equals the intended level.
+Which measure decides the grade (``measure`` of the registry): noise and body habitus -> SNR;
+blur, X-ray motion blur and SR downsampling -> MTF; metal, sparse views, CT/MRI motion,
+undersampling, Gibbs, bias field, MRI spikes, scatter, quantisation, clipping -> artifact index.
+CNR is measured and banded for every case but does not decide: it depends on the lesion's own
+contrast (an anatomical property), so the same noise gives different CNR bands for a faint and a
+bright lesion. A case *lands* when the band of its deciding measure equals the intended level.
 """
 from __future__ import annotations
 

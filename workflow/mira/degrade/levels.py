@@ -30,6 +30,10 @@ LEVELS: dict[str, dict[str, dict[str, dict]]] = {
                   "severe": {"radius_mm": 5.0, "metal_mu_per_mm": 0.3, "n_objects": 2}},  # bilateral implants
         "sparse_view": _lv("n_views", 90, 45, 20),  # of a full 202
         "motion": _lv("amplitude_mm", 0.5, 1.7, 5.0),  # breathing-like, one cycle per rotation
+        # larger patient at I0 = 2e5: water layer around the body (cm) + residual scatter-to-primary ratio
+        "body_habitus": {"mild": {"extra_water_cm": 2.0, "scatter_fraction": 0.005},
+                         "moderate": {"extra_water_cm": 6.0, "scatter_fraction": 0.02},
+                         "severe": {"extra_water_cm": 12.0, "scatter_fraction": 0.05}},
     },
     "mri": {
         "rician_noise": _lv("sigma", 0.01, 0.035, 0.1),  # white matter ~0.78
@@ -42,6 +46,9 @@ LEVELS: dict[str, dict[str, dict[str, dict]]] = {
                    "moderate": {"corrupted_fraction": 0.1, "max_shift_mm": 2.0},
                    "severe": {"corrupted_fraction": 0.35, "max_shift_mm": 4.0}},
         "bias_field": _lv("strength", 0.12, 0.35, 1.5),
+        # stripe amplitude = intensity x mean image intensity; severe: two spikes (criss-cross)
+        "spike": {"mild": {"intensity": 0.04}, "moderate": {"intensity": 0.13},
+                  "severe": {"intensity": 0.3, "n_spikes": 2}},
     },
     "xray": {
         "quantum_noise": _lv("photons_per_pixel", 3e4, 3e3, 3e2, electronic_sigma=1.0),
@@ -52,9 +59,17 @@ LEVELS: dict[str, dict[str, dict[str, dict]]] = {
         "quantization": _lv("bits", 7, 5, 3),
         "clipping": {"mild": {"low": 0.012, "high": 1.0}, "moderate": {"low": 0.025, "high": 0.995},
                      "severe": {"low": 0.05, "high": 0.9}},
+        # larger patient at N0 = 1e5: extra water on each side (cm) + scatter-to-primary ratio
+        "body_habitus": {"mild": {"extra_water_cm": 4.0, "spr": 0.02},
+                         "moderate": {"extra_water_cm": 8.0, "spr": 0.08},
+                         "severe": {"extra_water_cm": 14.0, "spr": 0.25}},
     },
     "us": {
         "speckle": _lv("looks", 60, 6, 1),
         "blur": _lv("fwhm_px", 1.4, 2.7, 5.0),
+        # 3.5 MHz: extra fat layer (cm, 0.6 dB/cm/MHz) + attenuation beyond the TGC (dB/cm/MHz)
+        "body_habitus": {"mild": {"layer_cm": 3.0, "excess_db_cm_mhz": 0.02},
+                         "moderate": {"layer_cm": 5.5, "excess_db_cm_mhz": 0.05},
+                         "severe": {"layer_cm": 8.0, "excess_db_cm_mhz": 0.1}},
     },
 }

@@ -1,4 +1,4 @@
-"""MRI degradations in k-space: Cartesian undersampling, truncation (Gibbs), motion ghosting; bias field.
+"""MRI degradations in k-space: Cartesian undersampling, truncation (Gibbs), motion ghosting, spikes; bias field.
 
 Conventions. The stored magnitude image (2D, ``(y, x)``) is taken as the real, zero-phase complex
 image; its k-space is the centred orthonormal 2D DFT (:func:`to_kspace`). Phase encoding runs along
@@ -11,6 +11,8 @@ References
 ----------
 Bernstein MA, King KF, Zhou XJ (2004) Handbook of MRI Pulse Sequences, Elsevier (ch. 11, 13).
 Zbontar J et al. (2018) fastMRI: an open dataset and benchmarks for accelerated MRI. arXiv:1811.08839.
+Perez-Garcia F, Sparks R, Ourselin S (2021) TorchIO, Comput Methods Programs Biomed 208:106236
+(RandomSpike, the model the spike degradation follows).
 Sled JG, Zijdenbos AP, Evans AC (1998) A nonparametric method for automatic correction of intensity
 nonuniformity in MRI data. IEEE TMI 17:87-97.
 """
@@ -196,3 +198,67 @@ def bias_field(image: np.ndarray, strength: float, rng: np.random.Generator, ord
     """Multiply ``image`` by a smooth bias field (:func:`smooth_bias_field`) of relative ``strength``."""
     img = np.asarray(image, dtype=np.float64)
     return img * smooth_bias_field(img.shape, strength, rng, order)
+
+
+def kspace_spikes(image: np.ndarray, positions: Sequence[Sequence[float]], intensity: float | Sequence[float],
+                  phases: Sequence[float] | None = None) -> np.ndarray:
+    """Spike (herringbone, corduroy) artifact: a few corrupted k-space points of high amplitude.
+
+    A burst of RF interference or an electrostatic discharge during readout puts one very bright
+    point into k-space. By the Fourier transform a point at spatial frequency ``(fy, fx)`` is a 2D
+    plane wave in the image, so the magnitude image is overlaid by straight stripes across the whole
+    field of view, perpendicular to ``(fy, fx)`` with period ``1 / |f|`` pixels; several spikes give
+    the criss-cross (herringbone) pattern.
+
+    Parameters
+    ----------
+    image : (..., ny, nx) array
+        Magnitude image (a.u., >= 0).
+    positions : sequence of (fy, fx)
+        Spike positions in k-space as spatial frequencies in cycles/pixel, each in [-0.5, 0.5)
+        (0 = the k-space centre); rounded to the nearest k-space sample.
+    intensity : float or sequence of float
+        Spike amplitude relative to the magnitude of the k-space centre (>= 0; one per spike or one
+        for all). With the orthonormal DFT the centre is ``mean(image) * sqrt(ny nx)``, so the stripes
+        have an amplitude of ``intensity * mean(image)`` in the image, whatever the matrix size.
+    phases : sequence of float, optional
+        Phase of each spike, radians (default 0): shifts the stripes.
+
+    Returns
+    -------
+    array
+        Magnitude of the reconstruction (float64, >= 0), same shape as ``image``.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    pos = np.asarray(positions, dtype=float).reshape(-1, 2)
+    if np.any(~np.isfinite(pos)) or np.any(pos < -0.5) or np.any(pos >= 0.5):
+        raise ParameterError(f"spike positions must be (fy, fx) in cycles/pixel within [-0.5, 0.5), got {positions}")
+    amp = np.broadcast_to(np.asarray(intensity, dtype=float), (len(pos),))
+    if np.any(~np.isfinite(amp)) or np.any(amp < 0):
+        raise ParameterError(f"intensity must be >= 0, got {intensity}")
+    ph = np.zeros(len(pos)) if phases is None else np.asarray(phases, dtype=float).reshape(-1)
+    if ph.shape != (len(pos),):
+        raise ParameterError(f"need one phase per spike ({len(pos)}), got {phases}")
+    ny, nx = img.shape[-2:]
+    k = to_kspace(img)
+    peak = np.abs(k[..., ny // 2, nx // 2])
+    for (fy, fx), a, p in zip(pos, amp, ph):
+        iy, ix = (ny // 2 + int(round(fy * ny))) % ny, (nx // 2 + int(round(fx * nx))) % nx
+        k[..., iy, ix] += a * peak * np.exp(1j * p)
+    return np.abs(from_kspace(k))
+
+
+def draw_spikes(n_spikes: int, rng: np.random.Generator, min_frequency: float = 0.05) -> tuple[list, list]:
+    """Draw ``n_spikes`` spike positions ``(fy, fx)`` (cycles/pixel, ``min_frequency <= |f|``, each
+    component in [-0.5, 0.5)) and phases (radians, uniform in [0, 2 pi)), rounded for the record."""
+    if int(n_spikes) != n_spikes or n_spikes < 1:
+        raise ParameterError(f"n_spikes must be an integer >= 1, got {n_spikes}")
+    if not 0 <= min_frequency < 0.5:
+        raise ParameterError(f"min_frequency must lie in [0, 0.5), got {min_frequency}")
+    positions: list[list[float]] = []
+    while len(positions) < int(n_spikes):
+        f = rng.uniform(-0.5, 0.5, size=2)
+        if np.hypot(*f) >= min_frequency:
+            positions.append([round(float(f[0]), 4), round(float(f[1]), 4)])
+    phases = [round(float(p), 4) for p in rng.uniform(0.0, 2 * np.pi, size=int(n_spikes))]
+    return positions, phases

@@ -144,6 +144,11 @@ def _ct_motion_draw(p, rng, img, spacing):
             "phase": round(float(rng.uniform(0.0, 2 * np.pi)), 4)}
 
 
+def _spike_draw(p, rng, img, spacing):
+    positions, phases = mk.draw_spikes(p["n_spikes"], rng, p["min_frequency"])
+    return {"positions": positions, "phases": phases}
+
+
 def _run_metal(img, spacing, p, rng):
     return ctp.metal_artifact_ct(img, spacing, p["centers_mm"], p["radius_mm"], rng,
                                  metal_mu_per_mm=p["metal_mu_per_mm"], incident_photons=p["incident_photons"],
@@ -238,6 +243,33 @@ _register(("xray",), name="motion", measure="mtf", draw=_direction_draw, drawn=(
           defaults={"length_mm": None, "length_px": None, "direction_deg": None},
           in_pixels={"length_px": "length_mm"},
           run=_same(lambda i, s, p, r: mo.linear_motion_blur(i, s, p["length_mm"], p["direction_deg"])))
+
+_register(("ct",), name="body_habitus", measure="snr", random=True, planar=True,
+          summary="larger patient: extra water layer around the body (fewer photons, more noise) + scatter, FBP",
+          defaults={"extra_water_cm": None, "incident_photons": 2e5, "scatter_fraction": 0.0,
+                    "scatter_fwhm_mm": 100.0, "electronic_sigma": 2.0, "n_views": None},
+          run=_same(lambda i, s, p, r: ctp.body_habitus_ct(
+              i, s, p["extra_water_cm"], p["incident_photons"], r, scatter_fraction=p["scatter_fraction"],
+              scatter_fwhm_mm=p["scatter_fwhm_mm"], electronic_sigma=p["electronic_sigma"], n_views=p["n_views"])))
+_register(("xray",), name="body_habitus", measure="snr", random=True, planar=True,
+          summary="larger patient: extra water on the beam path (more quantum noise) + more scatter (SPR)",
+          defaults={"extra_water_cm": None, "photons_per_pixel": 1e5, "spr": 0.0, "kernel_fwhm_mm": 60.0,
+                    "electronic_sigma": 1.0},
+          run=_same(lambda i, s, p, r: xr.body_habitus_xray(
+              i, s, p["extra_water_cm"], p["photons_per_pixel"], r, spr=p["spr"],
+              kernel_fwhm_mm=p["kernel_fwhm_mm"], electronic_sigma=p["electronic_sigma"])))
+_register(("us",), name="body_habitus", measure="snr", random=True,
+          summary="larger patient: TGC-uncompensated attenuation (dB/cm/MHz) over a fixed receiver noise floor",
+          defaults={"layer_cm": None, "frequency_mhz": 3.5, "layer_db_cm_mhz": 0.6, "excess_db_cm_mhz": 0.0,
+                    "noise_floor_db": -70.0, "restore_gain": True, "dynamic_range_db": us.DYNAMIC_RANGE_DB},
+          run=_same(lambda i, s, p, r: us.body_habitus_us(i, s, p["layer_cm"], r, **{
+              k: p[k] for k in ("frequency_mhz", "layer_db_cm_mhz", "excess_db_cm_mhz", "noise_floor_db",
+                                "restore_gain", "dynamic_range_db")})))
+_register(("mri",), name="spike", measure="artifact", planar=True, draw=_spike_draw, drawn=("positions", "phases"),
+          summary="k-space spikes (bad data points): herringbone stripes across the image",
+          defaults={"intensity": None, "n_spikes": 1, "min_frequency": 0.05, "positions": None, "phases": None},
+          run=_same(lambda i, s, p, r: mk.kspace_spikes(i, p["positions"], p["intensity"], p["phases"])))
+
 
 def _run_downsample(img, spacing, p, rng):  # pragma: no cover - handled in apply (grid changes)
     raise AssertionError
