@@ -85,6 +85,21 @@ class ModalityProfile:
         transmission (0) for X-ray, acoustic shadow (0) for ultrasound; ``None`` means ``fill_value``.
     occlusion_max_fraction : float
         Largest side of an occlusion box as a fraction of the image extent along that axis.
+    source_image_distance_mm : float
+        X-ray: source-to-image (detector) distance, SID, of the stored projections, mm (0 where the
+        modality is not a point-source projection). With ``object_image_distance_mm`` it fixes the
+        reference magnification ``M0 = SID / (SID - OID)``; stored pixel spacing is at the object plane.
+    object_image_distance_mm : float
+        X-ray: distance from the object (its mid-plane) to the detector, OID, of the stored projections, mm.
+    source_image_distance_range_mm : (float, float)
+        X-ray augmentation: range of the new SID, mm (:class:`mira.augment.ProjectionGeometry`).
+    object_image_distance_range_mm : (float, float)
+        X-ray augmentation: range of the new OID, mm; magnification ``M = SID / (SID - OID)``.
+    detector_tilt_max_deg : float
+        X-ray augmentation: largest tilt of the detector plane about an in-plane axis, degrees.
+    adversarial_epsilon_max : float
+        Largest L-inf bound of an adversarial perturbation, in stored units (HU for CT, fraction of
+        the signal/intensity for the others; :class:`mira.augment.AdversarialPerturbation`).
     """
 
     name: str
@@ -113,6 +128,13 @@ class ModalityProfile:
     sector_angle_max_deg: float = 0.0
     occlusion_fill: float | None = None
     occlusion_max_fraction: float = 0.15
+    # X-ray point-source projection geometry (mira.augment.ProjectionGeometry); 0 = not a projection
+    source_image_distance_mm: float = 0.0
+    object_image_distance_mm: float = 0.0
+    source_image_distance_range_mm: tuple[float, float] = (0.0, 0.0)
+    object_image_distance_range_mm: tuple[float, float] = (0.0, 0.0)
+    detector_tilt_max_deg: float = 0.0
+    adversarial_epsilon_max: float = 0.0
 
     @property
     def data_range(self) -> float:
@@ -129,11 +151,12 @@ class ModalityProfile:
     def _check_augmentation_limits(self, where: str) -> None:
         """Reject nonsensical augmentation limits (negative sizes, reversed ranges)."""
         for key in ("translation_max_mm", "shear_max_deg", "elastic_max_displacement_mm", "bias_field_max",
-                    "sector_angle_max_deg", "brightness_max", "rotation_deg"):
+                    "sector_angle_max_deg", "brightness_max", "rotation_deg", "detector_tilt_max_deg",
+                    "adversarial_epsilon_max", "source_image_distance_mm", "object_image_distance_mm"):
             if float(getattr(self, key)) < 0:
                 raise ConfigError(f"{where}.{self.name}.{key}={getattr(self, key)} must be >= 0")
         for key in ("contrast_range", "scale_range", "gamma_range", "blur_sigma_mm_range", "speckle_range",
-                    "noise_sigma_range"):
+                    "noise_sigma_range", "source_image_distance_range_mm", "object_image_distance_range_mm"):
             val = getattr(self, key)
             if len(val) != 2 or float(val[0]) > float(val[1]) or float(val[0]) < 0:
                 raise ConfigError(f"{where}.{self.name}.{key}={list(val)} must be [low, high] with 0 <= low <= high")
@@ -144,6 +167,22 @@ class ModalityProfile:
             raise ConfigError(f"{where}.{self.name}.elastic_control_spacing_mm must be > 0")
         if not 0 < self.occlusion_max_fraction <= 1:
             raise ConfigError(f"{where}.{self.name}.occlusion_max_fraction must lie in (0, 1]")
+        self._check_projection_geometry(where)
+
+    def _check_projection_geometry(self, where: str) -> None:
+        """The object must lie between source and detector, in the reference and in every drawn geometry."""
+        sid, oid = float(self.source_image_distance_mm), float(self.object_image_distance_mm)
+        if sid > 0 and not oid < sid:
+            raise ConfigError(f"{where}.{self.name}.object_image_distance_mm={oid:g} must be < "
+                              f"source_image_distance_mm={sid:g}")
+        sid_lo = float(self.source_image_distance_range_mm[0])
+        oid_hi = float(self.object_image_distance_range_mm[1])
+        if sid_lo > 0 and not oid_hi < sid_lo:
+            raise ConfigError(f"{where}.{self.name}.object_image_distance_range_mm (up to {oid_hi:g}) must stay below "
+                              f"source_image_distance_range_mm (from {sid_lo:g})")
+        if not 0 <= float(self.detector_tilt_max_deg) < 45:
+            raise ConfigError(f"{where}.{self.name}.detector_tilt_max_deg={self.detector_tilt_max_deg} "
+                              "must lie in [0, 45)")
 
     def with_overrides(self, overrides: Mapping[str, Any] | None, where: str = "modalities") -> "ModalityProfile":
         """Return a copy with fields replaced from a config mapping; unknown keys raise ConfigError."""
@@ -174,39 +213,44 @@ PROFILES: dict[str, ModalityProfile] = {
         ndims=(2, 3), default_spacing_mm=1.0,
         rotation_deg=5.0, rotation_hard_limit_deg=10.0, contrast_range=(0.8, 1.2), brightness_max=30.0,
         noise_sigma_range=(10.0, 20.0), fill_value=-1000.0,
-        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "mix"),
+        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "mix", "adversarial"),
         translation_max_mm=10.0, scale_range=(0.9, 1.1), shear_max_deg=3.0, gamma_range=(0.9, 1.1),
         blur_sigma_mm_range=(0.25, 1.0), elastic_max_displacement_mm=4.0, elastic_control_spacing_mm=24.0,
-        occlusion_fill=3071.0,
+        occlusion_fill=3071.0, adversarial_epsilon_max=20.0,
     ),
     "mri": ModalityProfile(
         name="mri", units="a.u.", value_range=(0.0, _INF), metric_window=(0.0, 1.0),
         ndims=(2, 3), default_spacing_mm=1.0,
         rotation_deg=3.0, rotation_hard_limit_deg=10.0, contrast_range=(0.7, 1.0), brightness_max=0.05,
         noise_sigma_range=(0.005, 0.02), fill_value=0.0,
-        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "bias_field", "mix"),
+        allowed_augmentations=("geometric", "intensity", "elastic", "occlusion", "bias_field", "mix",
+                               "sequence_fusion", "adversarial"),
         translation_max_mm=5.0, scale_range=(0.95, 1.05), shear_max_deg=2.0, gamma_range=(0.8, 1.2),
         blur_sigma_mm_range=(0.25, 1.0), elastic_max_displacement_mm=3.0, elastic_control_spacing_mm=24.0,
-        bias_field_max=0.3, occlusion_fill=0.0,
+        bias_field_max=0.3, occlusion_fill=0.0, adversarial_epsilon_max=0.02,
     ),
     "xray": ModalityProfile(
         name="xray", units="I/I0", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
         ndims=(2,), default_spacing_mm=1.0,
         rotation_deg=2.0, rotation_hard_limit_deg=5.0, contrast_range=(0.9, 1.1), brightness_max=0.03,
         noise_sigma_range=(0.005, 0.015), fill_value=0.0,
-        allowed_augmentations=("geometric", "intensity", "occlusion", "mix"),
+        allowed_augmentations=("geometric", "intensity", "occlusion", "mix", "projection", "adversarial"),
         translation_max_mm=5.0, scale_range=(0.95, 1.05), shear_max_deg=1.0, gamma_range=(0.9, 1.1),
-        blur_sigma_mm_range=(0.25, 0.75), occlusion_fill=0.0,
+        blur_sigma_mm_range=(0.25, 0.75), occlusion_fill=0.0, adversarial_epsilon_max=0.015,
+        # chest PA: detector 1800 mm from the focal spot, thorax mid-plane 150 mm in front of it (M0 = 1.09)
+        source_image_distance_mm=1800.0, object_image_distance_mm=150.0,
+        source_image_distance_range_mm=(1500.0, 1800.0), object_image_distance_range_mm=(100.0, 200.0),
+        detector_tilt_max_deg=3.0,
     ),
     "us": ModalityProfile(
         name="us", units="B-mode (0..1)", value_range=(0.0, 1.0), metric_window=(0.0, 1.0),
         ndims=(2,), default_spacing_mm=0.3,
         rotation_deg=3.0, rotation_hard_limit_deg=5.0, contrast_range=(0.8, 1.1), brightness_max=0.05,
         noise_sigma_range=(0.01, 0.03), fill_value=0.0,
-        allowed_augmentations=("geometric", "intensity", "speckle", "sector", "occlusion", "mix"),
+        allowed_augmentations=("geometric", "intensity", "speckle", "sector", "occlusion", "mix", "adversarial"),
         translation_max_mm=2.0, scale_range=(0.95, 1.05), shear_max_deg=0.0, gamma_range=(0.8, 1.25),
         blur_sigma_mm_range=(0.1, 0.5), speckle_range=(0.05, 0.2), sector_angle_max_deg=5.0,
-        occlusion_fill=0.0,
+        occlusion_fill=0.0, adversarial_epsilon_max=0.03,
     ),
 }
 

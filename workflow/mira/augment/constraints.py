@@ -99,10 +99,13 @@ def _lesion_masks(label: np.ndarray, lesions: Sequence[int], gap_px: int = 1, ri
 
 
 def expected_volume_ratio(records: Sequence[tuple[type, dict]], ndim: int) -> float:
-    """Volume ratio a spatial chain should produce: ``|det A|`` for affines, the sector stretch, else 1."""
+    """Volume ratio (in pixels) a spatial chain should produce: ``|det A|`` for affines, the sector
+    stretch, the squared magnification change of an X-ray projection geometry, else 1."""
     ratio = 1.0
     for cls, params in records:
-        if issubclass(cls, RandomAffine):
+        if "magnification_ratio" in params:          # ProjectionGeometry: the object covers M^2 more pixels
+            ratio *= float(params["magnification_ratio"]) ** ndim
+        elif issubclass(cls, RandomAffine):
             fwd, _ = affine_matrix(params, ndim)
             ratio *= abs(float(np.linalg.det(fwd)))
         elif issubclass(cls, RandomSectorAngle):

@@ -53,6 +53,10 @@ _TITLES: tuple[tuple[Callable[[dict], bool], Callable[[dict], str]], ...] = (
     (_has("log_amplitude"), lambda p: f"bias field x{math.exp(abs(p['log_amplitude'])):.2f}"),
     (_has("strength"), lambda p: f"speckle {p['strength']:.2f}"),
     (_has("change_deg"), lambda p: f"sector angle {p['change_deg']:+.1f} deg"),
+    (_has("magnification_ratio"),
+     lambda p: f"magnification x{p['magnification_ratio']:.3f}, tilt {p['tilt_deg']:+.1f} deg"),
+    (lambda p: "weights" in p and "channels" in p,
+     lambda p: "fusion " + ", ".join(f"{w:.2f} {n}" for n, w in zip(p["channels"].split(","), p["weights"]))),
 )
 
 
@@ -93,7 +97,7 @@ def demo_panels(sample: Sample, profile: ModalityProfile,
 
 
 _SPATIAL = {"RandomAffine", "RandomRotation", "RandomTranslation", "RandomScaling", "RandomShear", "RandomFlip",
-            "ElasticDeformation", "TextbookElastic", "RandomSectorAngle"}
+            "ElasticDeformation", "TextbookElastic", "RandomSectorAngle", "ProjectionGeometry"}
 
 
 # ------------------------------------------------------------------------------------------------
