@@ -265,7 +265,7 @@ def test_textbook_simard_setting_is_reproducible():
     b = elastic_deform_simard(img, np.random.default_rng(9), alpha=800, sigma=6)
     assert a[0].tobytes() == b[0].tobytes()
     rms = float(np.sqrt((a[2] ** 2).sum(0).mean() / 2))
-    assert 8 < rms < 30  # ~21.7 px per component in theory, less near the zero-padded border
+    assert 30 < rms < 60  # 37.6 px per component in theory (Gaussian noise), more near the reflected border
 
 
 # ---- determinism, 3D, modality-specific ------------------------------------------------------
@@ -550,4 +550,4 @@ def test_dcgan_trains_deterministically_and_statistics_are_sane():
     st_fake = gan_statistics(fa, imgs[:3], imgs[3:], get_profile("ct"), permutations=20)
     assert st_fake["mmd2"] > st_real["mmd2"] and st_fake["intensity_w1"] > st_real["intensity_w1"]
     with pytest.raises(ParameterError):
-        train_dcgan(imgs[:, :32, :32], seed=0, max_iterations=1)
+        train_dcgan(imgs[:, :48, :48], seed=0, max_iterations=1)  # 48 px: not a DCGAN size

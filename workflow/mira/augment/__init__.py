@@ -21,6 +21,7 @@ Sub-modules: ``policy`` (AutoAugment-style search), ``gan`` (DCGAN synthesis), `
 (medical-constraint checks), ``demo`` (panels of the demonstration figure, summary of variants). What the
 rules run on dataset folders is in :mod:`mira.study.augment_stage`.
 """
+from .adversarial import AdversarialPerturbation, adversarial_perturbation
 from .base import TRANSFORMS, Transform
 from .compose import Compose, OneOf, standard_pipeline
 from .intensity import (
@@ -35,7 +36,7 @@ from .intensity import (
                         adjust_gamma,
                         gaussian_blur,
 )
-from .mixing import CutMix, MixedBatch, Mixup, cutmix, mixup
+from .mixing import CHAPTER_MIXUP_ALPHA, CutMix, MixedBatch, Mixup, MixupOrCutMix, cutmix, mixup
 from .modality_specific import (
                         RandomBiasField,
                         RandomSectorAngle,
@@ -43,6 +44,7 @@ from .modality_specific import (
                         bias_field,
                         speckle_factor,
 )
+from .multisequence import MultiSequenceFusion, fuse_sequences
 from .occlusion import RandomOcclusion
 from .policy import (
                         OPS,
@@ -56,6 +58,7 @@ from .replay import replay
 from .sample import Sample
 from .spatial import (
                         ElasticDeformation,
+                        ProjectionGeometry,
                         RandomAffine,
                         RandomFlip,
                         RandomRotation,
@@ -65,10 +68,12 @@ from .spatial import (
                         elastic_deform_simard,
                         estimate_sector,
                         paired_labels,
+                        projection_homography,
                         resample_chain,
                         sector_mask,
                         simard_displacement,
 )
+from .tta import inverse, tta_predict
 
 __all__ = [
     "Sample", "Transform", "TRANSFORMS", "replay", "Compose", "OneOf", "standard_pipeline",
@@ -78,6 +83,9 @@ __all__ = [
     "adjust_contrast", "adjust_brightness", "adjust_gamma", "add_noise", "gaussian_blur",
     "RandomBiasField", "RandomSpeckle", "RandomSectorAngle", "bias_field", "speckle_factor", "estimate_sector",
     "sector_mask", "RandomOcclusion",
-    "mixup", "cutmix", "Mixup", "CutMix", "MixedBatch",
+    "mixup", "cutmix", "Mixup", "CutMix", "MixedBatch", "MixupOrCutMix", "CHAPTER_MIXUP_ALPHA",
+    "inverse", "tta_predict",
     "OPS", "Policy", "RandAugment", "random_policy", "policy_from_dict", "search_policy",
+    "MultiSequenceFusion", "fuse_sequences", "ProjectionGeometry", "projection_homography",
+    "AdversarialPerturbation", "adversarial_perturbation",
 ]

@@ -1,7 +1,8 @@
 """The catalogue of transforms a modality allows, at the profile's ranges, and dataset loading.
 
 Used by the demonstration figure, the summary table and the constraint checks, so all three
-describe exactly the same transforms.
+describe exactly the same transforms. :class:`~mira.augment.AdversarialPerturbation` is not in the
+catalogue: it needs a trained task model, which the augmentation stage does not have (library use).
 """
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..errors import ParameterError
 from ..modalities import ModalityProfile
 from .compose import standard_pipeline
 from .intensity import RandomBlur, RandomBrightness, RandomContrast, RandomGamma, RandomNoise
 from .modality_specific import RandomBiasField, RandomSectorAngle, RandomSpeckle
+from .multisequence import MultiSequenceFusion
 from .occlusion import RandomOcclusion
 from .sample import Sample
 from .spatial import (
     ElasticDeformation,
+    ProjectionGeometry,
     RandomFlip,
     RandomRotation,
     RandomScaling,
@@ -60,10 +64,11 @@ class TextbookElastic(ElasticDeformation):
         return params
 
 
-def catalogue(profile: ModalityProfile, ndim: int = 2, sector: bool = True) -> list[Entry]:
+def catalogue(profile: ModalityProfile, ndim: int = 2, sector: bool = True, sequences: bool = False) -> list[Entry]:
     """Every transform ``profile`` allows, with ranges at the profile's limits.
 
-    ``sector=False`` leaves out the ultrasound sector-angle change (images without a sector geometry).
+    ``sector=False`` leaves out the ultrasound sector-angle change (images without a sector geometry);
+    ``sequences=True`` adds the MRI multi-sequence fusion (every sample has two or more sequences).
     """
     allowed = set(profile.allowed_augmentations)
     out: list[Entry] = []
@@ -92,6 +97,11 @@ def catalogue(profile: ModalityProfile, ndim: int = 2, sector: bool = True) -> l
     add("speckle", "speckle", "advanced", lambda: RandomSpeckle(modality=profile))
     if ndim == 2 and sector and profile.sector_angle_max_deg > 0:
         add("sector_angle", "sector", "advanced", lambda: RandomSectorAngle(modality=profile))
+    if sequences:
+        add("sequence_fusion", "sequence_fusion", "advanced",
+            lambda: MultiSequenceFusion(gamma_range=None, modality=profile))
+    if ndim == 2 and profile.source_image_distance_mm > 0:
+        add("projection_geometry", "projection", "advanced", lambda: ProjectionGeometry(modality=profile))
     out.append(Entry("standard_pipeline", "composed", "advanced", standard_pipeline(profile)))
     return out
 
@@ -107,22 +117,36 @@ def load_samples(folder: PathLike, max_cases: int | None = None, sequences: bool
 
     ds = Dataset(folder)
     recs = ds.records[: max_cases] if max_cases is not None else ds.records
-    out = []
-    for rec in recs:
-        case = ds.load(rec, sequences=sequences)
-        s = Sample.from_case(case, modality=rec.modality, legend=ds.legend)
-        if rec.modality == "us" and s.ndim == 2:
-            sector = estimate_sector(s.image, s.spacing)
-            if sector is not None:
-                s.meta["sector"] = sector
-        out.append(s)
-    return out
+    return [case_sample(ds, rec, sequences) for rec in recs]
+
+
+def case_sample(ds, rec, sequences: bool = True) -> Sample:
+    """One case of an opened :class:`mira.dataset.Dataset` as a sample (legend, class label; the
+    sector geometry of a 2D ultrasound image in ``meta["sector"]``)."""
+    case = ds.load(rec, sequences=sequences)
+    s = Sample.from_case(case, modality=rec.modality, legend=ds.legend)
+    if rec.modality == "us" and s.ndim == 2:
+        sector = estimate_sector(s.image, s.spacing)
+        if sector is not None:
+            s.meta["sector"] = sector
+    return s
 
 
 def catalogue_for(profile: ModalityProfile, samples) -> list[Entry]:
-    """The catalogue that applies to ``samples`` (dimension, and a sector geometry for every ultrasound case)."""
+    """The catalogue that applies to ``samples`` (dimension, a sector geometry for every ultrasound case,
+    two or more co-registered sequences for every MRI case)."""
     samples = list(samples)
-    return catalogue(profile, samples[0].ndim, sector=all(s.meta.get("sector") is not None for s in samples))
+    return catalogue(profile, samples[0].ndim, sector=all(s.meta.get("sector") is not None for s in samples),
+                     sequences=all(_fusable(s) for s in samples))
+
+
+def _fusable(sample: Sample) -> bool:
+    """Whether :class:`MultiSequenceFusion` finds two or more channels to combine in ``sample``."""
+    try:
+        MultiSequenceFusion().source_names(sample)
+    except ParameterError:
+        return False
+    return True
 
 
 def lesion_labels(legend: dict[int, str]) -> list[int]:
@@ -140,5 +164,5 @@ def organ_labels(legend: dict[int, str], label: np.ndarray | None, min_pixels: i
     return [int(v) for v, c in zip(vals, counts) if v != 0 and int(v) not in les and c >= min_pixels]
 
 
-__all__ = ["Entry", "catalogue", "catalogue_for", "load_samples", "lesion_labels", "organ_labels", "TextbookElastic",
-           "TEXTBOOK_ALPHA", "TEXTBOOK_SIGMA"]
+__all__ = ["Entry", "catalogue", "catalogue_for", "load_samples", "case_sample", "lesion_labels", "organ_labels",
+           "TextbookElastic", "TEXTBOOK_ALPHA", "TEXTBOOK_SIGMA"]

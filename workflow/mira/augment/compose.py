@@ -1,34 +1,10 @@
 """Composition: ``Compose`` (in order, consecutive spatial transforms fused into one resampling),
 ``OneOf`` (one transform chosen at random) and the standard per-modality pipeline.
 
-Using the transforms in a PyTorch ``DataLoader``::
-
-    import numpy as np, torch
-    from mira.augment import Sample, standard_pipeline
-    from mira.modalities import get_profile
-    from mira.seeding import derive_seed
-
-    class AugmentedDataset(torch.utils.data.Dataset):
-        def __init__(self, samples, profile, seed):
-            self.samples, self.seed = samples, seed
-            self.transform = standard_pipeline(profile)  # e.g. Settings.profile("ct")
-            self.rng = None
-        def __len__(self):
-            return len(self.samples)
-        def __getitem__(self, i):
-            if self.rng is None:  # one generator per worker, derived from torch's per-worker seed
-                self.rng = np.random.default_rng(torch.initial_seed() % 2**63)
-            s = self.transform(self.samples[i], self.rng)
-            return torch.from_numpy(s.image)[None], torch.from_numpy(s.label.astype("int64"))
-
-    loader = torch.utils.data.DataLoader(
-        AugmentedDataset(samples, get_profile("ct"), seed=42), batch_size=8, num_workers=2,
-        generator=torch.Generator().manual_seed(derive_seed(42, "loader")))
-
-Each worker's ``torch.initial_seed()`` differs (base seed from ``generator`` + worker id), so
-workers never repeat each other's draws, and the run is reproducible from the seed. For
-per-sample reproducibility independent of worker scheduling, derive the generator from the
-sample index instead: ``rng = mira.seeding.rng_for(seed, "augment", epoch, i)``.
+In a PyTorch ``DataLoader``, :class:`mira.torch_data.MiraDataset` applies a transform to every case
+of a dataset folder with a generator derived from ``(seed, epoch, case)``, so the bytes do not
+depend on the number of workers; a transform also accepts tensors and ``{"image": ..., "label":
+...}`` dicts and returns the same kind (:func:`mira.augment.sample.as_sample`).
 """
 from __future__ import annotations
 

@@ -14,6 +14,11 @@ Randomness comes only from the explicit generator (a ``torch.Generator`` or a nu
     for x, y in loader:
         mb = mira.augment.mixup(x, y, alpha=0.4, generator=g)
         loss = mb.loss(torch.nn.functional.cross_entropy, model(mb.inputs))
+
+The textbook chapter's setting is available by name: ``alpha="chapter"`` (or
+:data:`CHAPTER_MIXUP_ALPHA`, 1.0; ``Mixup.chapter()``), and its switch between the two,
+:class:`MixupOrCutMix` (per batch CutMix with probability ``cutmix_prob``, else Mixup; which one ran
+is ``batch.kind``).
 """
 from __future__ import annotations
 
@@ -24,10 +29,33 @@ import numpy as np
 
 from ..errors import ParameterError
 
+#: Beta parameter of Mixup in the textbook chapter (``alpha="chapter"``).
+CHAPTER_MIXUP_ALPHA = 1.0
+#: Beta parameter of CutMix in the textbook chapter.
+CHAPTER_CUTMIX_ALPHA = 1.0
+#: The chapter's probability of CutMix (else Mixup) per batch.
+CHAPTER_CUTMIX_PROB = 0.5
+
+
+def resolve_alpha(alpha: float | str, name: str = "alpha") -> float:
+    """A Beta parameter: a number > 0, or ``"chapter"`` (:data:`CHAPTER_MIXUP_ALPHA`, 1.0)."""
+    if isinstance(alpha, str):
+        if alpha.strip().lower() != "chapter":
+            raise ParameterError(f"{name}={alpha!r} must be a number > 0 or 'chapter'")
+        return CHAPTER_MIXUP_ALPHA
+    a = float(alpha)
+    if not np.isfinite(a) or a <= 0:
+        raise ParameterError(f"Beta parameter {name}={alpha} must be > 0")
+    return a
+
 
 @dataclass
 class MixedBatch:
-    """A mixed batch: ``inputs``, targets of both partners, and the weight ``lam`` of ``targets_a``."""
+    """A mixed batch: ``inputs``, targets of both partners, and the weight ``lam`` of ``targets_a``.
+
+    ``kind`` says which mix made it (``"mixup"`` or ``"cutmix"``); ``masks`` are the pasted label
+    maps of a CutMix given ``masks=`` (else None).
+    """
 
     inputs: Any
     targets_a: Any
@@ -35,6 +63,7 @@ class MixedBatch:
     lam: float
     index: Any
     masks: Any = None
+    kind: str = "mixup"
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -63,6 +92,8 @@ def _draws(generator: Any, n: int, alpha: float):
     """(numpy Generator for scalars, torch permutation) from a torch or numpy generator."""
     import torch
 
+    alpha = resolve_alpha(alpha)
+
     if isinstance(generator, np.random.Generator):
         rng = generator
         perm = torch.from_numpy(rng.permutation(n))
@@ -73,9 +104,7 @@ def _draws(generator: Any, n: int, alpha: float):
     else:
         raise ParameterError("mixup/cutmix need an explicit torch.Generator or numpy Generator "
                              f"(got {type(generator).__name__})")
-    if not np.isfinite(alpha) or alpha <= 0:
-        raise ParameterError(f"Beta parameter alpha={alpha} must be > 0")
-    return rng, perm
+    return rng, perm, alpha
 
 
 def _check_batch(inputs, targets):
@@ -87,16 +116,19 @@ def _check_batch(inputs, targets):
         raise ParameterError(f"{len(targets)} targets for a batch of {inputs.shape[0]}")
 
 
-def mixup(inputs, targets, alpha: float = 0.4, generator: Any = None) -> MixedBatch:
-    """Mixup: ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)`` (one per batch)."""
+def mixup(inputs, targets, alpha: float | str = 0.4, generator: Any = None) -> MixedBatch:
+    """Mixup: ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)`` (one per batch).
+
+    ``alpha="chapter"`` is the textbook chapter's 1.0 (``lam`` uniform on [0, 1]).
+    """
     _check_batch(inputs, targets)
-    rng, perm = _draws(generator, inputs.shape[0], alpha)
+    rng, perm, alpha = _draws(generator, inputs.shape[0], alpha)
     lam = float(rng.beta(alpha, alpha))
     mixed = lam * inputs + (1.0 - lam) * inputs[perm]
     return MixedBatch(inputs=mixed, targets_a=targets, targets_b=targets[perm], lam=lam, index=perm)
 
 
-def cutmix(inputs, targets, alpha: float = 1.0, generator: Any = None, masks=None) -> MixedBatch:
+def cutmix(inputs, targets, alpha: float | str = 1.0, generator: Any = None, masks=None) -> MixedBatch:
     """CutMix: paste a random box from the partner; ``lam`` = fraction of the image NOT pasted.
 
     The box covers a fraction ``1 - lam0`` of the image (``lam0 ~ Beta(alpha, alpha)``; each side
@@ -105,7 +137,7 @@ def cutmix(inputs, targets, alpha: float = 1.0, generator: Any = None, masks=Non
     ``masks`` (``(B, ...spatial)`` label maps) are pasted with the same box (segmentation CutMix).
     """
     _check_batch(inputs, targets)
-    rng, perm = _draws(generator, inputs.shape[0], alpha)
+    rng, perm, alpha = _draws(generator, inputs.shape[0], alpha)
     spatial = tuple(int(s) for s in inputs.shape[2:])
     lam0 = float(rng.beta(alpha, alpha))
     frac = (1.0 - lam0) ** (1.0 / len(spatial))
@@ -128,16 +160,22 @@ def cutmix(inputs, targets, alpha: float = 1.0, generator: Any = None, masks=Non
         midx = (slice(None),) * (masks.ndim - len(spatial)) + tuple(sl)
         mixed_masks[midx] = masks[perm][midx]
     return MixedBatch(inputs=mixed, targets_a=targets, targets_b=targets[perm], lam=lam, index=perm,
-                      masks=mixed_masks)
+                      masks=mixed_masks, kind="cutmix")
 
 
 class Mixup:
-    """Callable form of :func:`mixup` with a fixed ``alpha``: ``Mixup(0.4)(x, y, generator)``."""
+    """Callable form of :func:`mixup` with a fixed ``alpha``: ``Mixup(0.4)(x, y, generator)``.
 
-    def __init__(self, alpha: float = 0.4):
-        if not np.isfinite(alpha) or alpha <= 0:
-            raise ParameterError(f"Mixup alpha={alpha} must be > 0")
-        self.alpha = float(alpha)
+    ``Mixup("chapter")`` or ``Mixup.chapter()`` is the textbook chapter's ``alpha = 1.0``.
+    """
+
+    def __init__(self, alpha: float | str = 0.4):
+        self.alpha = resolve_alpha(alpha, "Mixup alpha")
+
+    @classmethod
+    def chapter(cls) -> "Mixup":
+        """Mixup with the chapter's ``alpha`` (:data:`CHAPTER_MIXUP_ALPHA`)."""
+        return cls(CHAPTER_MIXUP_ALPHA)
 
     def __call__(self, inputs, targets, generator) -> MixedBatch:
         return mixup(inputs, targets, self.alpha, generator)
@@ -146,13 +184,55 @@ class Mixup:
 class CutMix:
     """Callable form of :func:`cutmix` with a fixed ``alpha``."""
 
-    def __init__(self, alpha: float = 1.0):
-        if not np.isfinite(alpha) or alpha <= 0:
-            raise ParameterError(f"CutMix alpha={alpha} must be > 0")
-        self.alpha = float(alpha)
+    def __init__(self, alpha: float | str = 1.0):
+        self.alpha = resolve_alpha(alpha, "CutMix alpha")
 
     def __call__(self, inputs, targets, generator, masks=None) -> MixedBatch:
         return cutmix(inputs, targets, self.alpha, generator, masks)
 
 
-__all__ = ["MixedBatch", "mixup", "cutmix", "Mixup", "CutMix"]
+class MixupOrCutMix:
+    """The chapter's switch: per batch, CutMix with probability ``cutmix_prob``, else Mixup.
+
+    Parameters
+    ----------
+    mixup_alpha, cutmix_alpha : float or "chapter"
+        Beta parameters (> 0) of the two mixes; default the chapter's 1.0.
+    cutmix_prob : float
+        Probability in [0, 1] of CutMix for a batch (0: always Mixup, 1: always CutMix).
+
+    The choice is drawn from the call's generator (a uniform draw before the mix's own draws), so a
+    seeded generator repeats the same sequence of choices; ``batch.kind`` records which ran.
+    ``masks`` (segmentation) are pasted by CutMix; under Mixup ``batch.masks`` is None.
+    """
+
+    def __init__(self, mixup_alpha: float | str = CHAPTER_MIXUP_ALPHA, cutmix_alpha: float | str = CHAPTER_CUTMIX_ALPHA,
+                 cutmix_prob: float = CHAPTER_CUTMIX_PROB):
+        self.mixup_alpha = resolve_alpha(mixup_alpha, "mixup_alpha")
+        self.cutmix_alpha = resolve_alpha(cutmix_alpha, "cutmix_alpha")
+        p = float(cutmix_prob)
+        if not 0.0 <= p <= 1.0:
+            raise ParameterError(f"cutmix_prob={cutmix_prob} must lie in [0, 1]")
+        self.cutmix_prob = p
+
+    def __call__(self, inputs, targets, generator, masks=None) -> MixedBatch:
+        import torch
+
+        if isinstance(generator, np.random.Generator):
+            u = float(generator.random())
+        elif isinstance(generator, torch.Generator):
+            u = float(torch.rand((), generator=generator, dtype=torch.float64).item())
+        else:
+            raise ParameterError("MixupOrCutMix needs an explicit torch.Generator or numpy Generator "
+                                 f"(got {type(generator).__name__})")
+        if u < self.cutmix_prob:
+            return cutmix(inputs, targets, self.cutmix_alpha, generator, masks)
+        return mixup(inputs, targets, self.mixup_alpha, generator)
+
+    def __repr__(self) -> str:
+        return (f"MixupOrCutMix(mixup_alpha={self.mixup_alpha:g}, cutmix_alpha={self.cutmix_alpha:g}, "
+                f"cutmix_prob={self.cutmix_prob:g})")
+
+
+__all__ = ["MixedBatch", "mixup", "cutmix", "Mixup", "CutMix", "MixupOrCutMix", "resolve_alpha",
+           "CHAPTER_MIXUP_ALPHA", "CHAPTER_CUTMIX_ALPHA", "CHAPTER_CUTMIX_PROB"]

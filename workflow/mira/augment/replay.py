@@ -1,6 +1,7 @@
 """Replay recorded augmentation histories exactly (same parameters, same bytes)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import ParameterError
@@ -9,12 +10,17 @@ from .sample import as_sample
 from .spatial.chain import resample_chain
 
 
-def replay(data: Any, history: list[dict[str, Any]]) -> Any:
+def replay(data: Any, history: list[dict[str, Any]] | str) -> Any:
     """Apply recorded transforms again, exactly: same parameters, same bytes.
 
-    Consecutive spatial records are fused into one resampling, as :class:`~mira.augment.Compose`
-    did when it recorded them.
+    ``data`` is anything a transform accepts (Sample, dict of arrays or tensors, array, tensor) and
+    comes back in the same kind; ``history`` is a list of records or its JSON string (the
+    ``"history"`` entry of a :class:`mira.torch_data.MiraDataset` item). Consecutive spatial
+    records are fused into one resampling, as :class:`~mira.augment.Compose` did when it recorded
+    them.
     """
+    if isinstance(history, str):
+        history = json.loads(history)
     sample, back = as_sample(data)
     i = 0
     while i < len(history):

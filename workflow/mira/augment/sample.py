@@ -8,14 +8,26 @@ limits), the label legend (to swap paired left/right labels on flips) and the tr
 (the parameters every transform drew, so a call can be logged and replayed with
 :func:`mira.augment.replay`).
 
-Transforms also accept a plain ``dict`` with the same keys (returned as a dict, e.g. inside a
-PyTorch ``Dataset``) or a bare ``ndarray`` (returned as an array; the transform must then be given
-a ``modality``).
+Transforms also accept, and return in the same kind (see :func:`as_sample`):
+
+* a ``dict`` with the same keys (``{"image": ..., "label": ..., ...}``, as MONAI and TorchIO
+  users pass them), whose arrays may be numpy arrays or torch tensors; keys that are not sample
+  fields pass through unchanged and the history is appended under ``"history"``;
+* a bare numpy array or torch tensor (the transform must then be given a ``modality``).
+
+Array layout: a numpy array is ``(y, x)`` or ``(z, y, x)`` (mira's order), a 4D one ``(c, z, y,
+x)``; a torch tensor is channel-first, ``(c, y, x)`` or ``(c, z, y, x)`` (a 2D tensor is ``(y,
+x)``). A dict's ``spacing`` (one value per spatial axis) settles the layout when given. Channel 0
+is the image and further channels are extra sequences; the label map has the image's layout with
+one channel. Floating images keep their dtype (integer ones come back float32), label maps their
+dtype, tensors their device.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -137,29 +149,149 @@ class Sample:
                    meta={"case_id": rec.case_id, "class_label": rec.class_label, "source": rec.source})
 
 
+def is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor (without importing torch when it is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one array came in: numpy or torch (dtype, device) and whether it had a channel axis."""
+
+    tensor: bool
+    dtype: Any
+    device: Any
+    channel: bool
+
+    @classmethod
+    def of(cls, value: Any, channel: bool) -> "_Layout":
+        if is_tensor(value):
+            return cls(True, value.dtype, value.device, channel)
+        return cls(False, np.asarray(value).dtype, None, channel)
+
+    def restore(self, array: np.ndarray, *, label: bool = False) -> Any:
+        """``array`` (with its channel axis, if it had one) back in this layout's kind, dtype and device."""
+        arr = array
+        if self.tensor:
+            import torch
+
+            t = torch.from_numpy(np.ascontiguousarray(arr))
+            if label or self.dtype.is_floating_point:
+                t = t.to(self.dtype)
+            return t.to(self.device)
+        if label or np.issubdtype(self.dtype, np.floating):
+            return arr.astype(self.dtype, copy=False)
+        return arr
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if is_tensor(value) else np.asarray(value)
+
+
+def _spatial_ndim(image: Any, spacing: Any) -> int:
+    """Number of spatial axes of ``image`` (module docstring: array layout)."""
+    nd = len(image.shape)
+    if spacing is not None:
+        k = len(_numpy(spacing).reshape(-1))
+        if nd not in (k, k + 1):
+            raise ParameterError(f"image of shape {tuple(image.shape)} does not match spacing with {k} values")
+        return k
+    if nd == 4 or (nd == 3 and is_tensor(image)):
+        return nd - 1
+    return nd
+
+
+def _split(value: Any, nd: int, name: str) -> tuple[np.ndarray, _Layout]:
+    """``value`` as a spatial (or ``(c, ...)`` when it has a channel axis) numpy array, and its layout."""
+    arr = _numpy(value)
+    if arr.ndim not in (nd, nd + 1):
+        raise ParameterError(f"{name} of shape {arr.shape} does not match a {nd}D image")
+    return arr, _Layout.of(value, arr.ndim == nd + 1)
+
+
+def _from_mapping(data: Mapping[str, Any], modality: str | None) -> tuple[Sample, Callable[[Sample], Any]]:
+    if "image" not in data:
+        raise ParameterError("a sample dict needs an 'image' entry")
+    nd = _spatial_ndim(data["image"], data.get("spacing"))
+    image, img_layout = _split(data["image"], nd, "image")
+    channels = list(image) if img_layout.channel else [image]
+    kwargs: dict[str, Any] = {k: data[k] for k in ("modality", "legend", "meta") if data.get(k) is not None}
+    kwargs["image"] = channels[0]
+    seq_layouts: dict[str, _Layout] = {}
+    seqs = {f"channel_{c}": ch for c, ch in enumerate(channels[1:], start=1)}
+    for name, value in dict(data.get("sequences") or {}).items():
+        seqs[name], seq_layouts[name] = _split(value, nd, f"sequence {name!r}")
+        if seq_layouts[name].channel:
+            seqs[name] = seqs[name][0]
+    kwargs["sequences"] = seqs
+    lab_layout = None
+    if data.get("label") is not None:
+        label, lab_layout = _split(data["label"], nd, "label")
+        kwargs["label"] = label[0] if lab_layout.channel else label
+    if data.get("spacing") is not None:
+        kwargs["spacing"] = tuple(float(v) for v in _numpy(data["spacing"]).reshape(-1))
+    history = data.get("history")
+    as_json = isinstance(history, str)
+    kwargs["history"] = json.loads(history) if as_json else list(history or [])
+    if kwargs.get("modality") is None and modality is not None:
+        kwargs["modality"] = modality
+    sample = Sample(**kwargs)
+    n_channels = len(channels)
+
+    def back(s: Sample) -> dict[str, Any]:
+        out = dict(data)
+        stack = [s.image] + [s.sequences[f"channel_{c}"] for c in range(1, n_channels)]
+        out["image"] = img_layout.restore(np.stack(stack) if img_layout.channel else stack[0])
+        if lab_layout is not None and s.label is not None:
+            out["label"] = lab_layout.restore(s.label[None] if lab_layout.channel else s.label, label=True)
+        if "sequences" in data:
+            out["sequences"] = {k: lay.restore(s.sequences[k][None] if lay.channel else s.sequences[k])
+                                for k, lay in seq_layouts.items()}
+        if "meta" in data:
+            out["meta"] = s.meta
+        out["history"] = json.dumps(s.history) if as_json else s.history
+        return out
+
+    return sample, back
+
+
 def as_sample(data: Any, modality: str | None = None) -> tuple[Sample, Callable[[Sample], Any]]:
-    """Convert ``data`` (Sample, dict or ndarray) to a Sample; return it and a function converting back."""
+    """Convert ``data`` to a :class:`Sample`; return it and a function converting a sample back.
+
+    Parameters
+    ----------
+    data : Sample, dict, ndarray or torch.Tensor
+        See the module docstring for the accepted layouts. A dict's ``"history"`` may be a list of
+        records or a JSON string of one (as :class:`mira.torch_data.MiraDataset` returns it, so
+        that ``default_collate`` works); the converted-back dict holds it in the same form.
+    modality : str, optional
+        Modality of the sample when ``data`` does not say.
+
+    Returns
+    -------
+    sample : Sample
+    back : callable
+        ``back(sample)`` -> the same kind as ``data``: a Sample, a dict (the input's keys, the
+        image, label map and sequences replaced, the history under ``"history"``), an array or a
+        tensor (same dtype rules and device).
+    """
     if isinstance(data, Sample):
         if modality is not None and data.modality is None:
             return data.replace(modality=modality), lambda s: s
         return data, lambda s: s
     if isinstance(data, Mapping):
-        unknown = set(data) - set(SAMPLE_KEYS)
-        if "image" not in data:
-            raise ParameterError("a sample dict needs an 'image' entry")
-        kwargs = {k: data[k] for k in SAMPLE_KEYS if k in data}
-        if kwargs.get("modality") is None and modality is not None:
-            kwargs["modality"] = modality
-        sample = Sample(**kwargs)
-        extra = {k: data[k] for k in unknown}
+        return _from_mapping(data, modality)
+    if isinstance(data, np.ndarray) or is_tensor(data):
+        image, layout = _split(data, _spatial_ndim(data, None), "image")
+        channels = list(image) if layout.channel else [image]
+        sample = Sample(image=channels[0], sequences={f"channel_{c}": ch for c, ch in enumerate(channels[1:], 1)},
+                        modality=modality)
 
-        def back(s: Sample) -> dict[str, Any]:
-            return {**extra, **s.to_dict()}
+        def back(s: Sample) -> Any:
+            stack = [s.image] + [s.sequences[f"channel_{c}"] for c in range(1, len(channels))]
+            return layout.restore(np.stack(stack) if layout.channel else stack[0])
 
         return sample, back
-    if isinstance(data, np.ndarray):
-        dtype = data.dtype
-        sample = Sample(image=data, modality=modality)
-        return sample, (lambda s: s.image.astype(dtype, copy=False) if np.issubdtype(dtype, np.floating) else s.image)
-    raise ParameterError(f"cannot augment an object of type {type(data).__name__}; pass a Sample, dict or ndarray")
-
+    raise ParameterError(f"cannot augment an object of type {type(data).__name__}; "
+                         "pass a Sample, dict, ndarray or torch tensor")

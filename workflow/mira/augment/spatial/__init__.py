@@ -35,11 +35,13 @@ from .chain import SpatialTransform, resample_chain
 from .elastic import ElasticDeformation, bspline_field, control_grid_shape, elastic_deform_simard, simard_displacement
 from .flip import RandomFlip, paired_labels
 from .grid import Geometry, warp_arrays, warp_label
+from .projection import ProjectionGeometry, projection_homography
 from .sector import estimate_sector, sector_mask
 
 __all__ = [
     "Geometry", "SpatialTransform", "RandomAffine", "RandomRotation", "RandomTranslation", "RandomScaling",
     "RandomShear", "RandomFlip", "ElasticDeformation", "elastic_deform_simard", "simard_displacement",
     "bspline_field", "resample_chain", "rotation_matrix", "paired_labels", "warp_arrays", "warp_label",
-    "affine_matrix", "control_grid_shape", "estimate_sector", "sector_mask",
+    "affine_matrix", "control_grid_shape", "estimate_sector", "sector_mask", "ProjectionGeometry",
+    "projection_homography",
 ]

@@ -112,3 +112,17 @@ class SpatialTransform(Transform):
     @classmethod
     def apply(cls, sample: Sample, params: dict) -> Sample:
         return resample_chain(sample, [(cls, params)])
+
+    @classmethod
+    def check_invertible(cls, params: dict, geom: Geometry) -> None:
+        """Raise :class:`~mira.errors.ParameterError` when the map of ``params`` has no inverse on ``geom``."""
+
+    @classmethod
+    def invert(cls, sample: Sample, params: dict) -> Sample:
+        """Map ``sample`` from the augmented frame back to the original one (one resampling).
+
+        Subclasses whose inverse is not the inverse point map (``forward_points``) override it;
+        :func:`mira.augment.inverse` then calls it on its own instead of fusing it into a chain.
+        """
+        cls.check_invertible(params, Geometry(sample.shape, sample.spacing))
+        return resample_chain(sample, [(cls, params)], inverse=True)

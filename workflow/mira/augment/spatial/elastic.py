@@ -67,28 +67,46 @@ def bspline_field(displacements: np.ndarray, control_spacing_mm: Sequence[float]
 
 
 def simard_displacement(shape: Sequence[int], alpha: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """The textbook elastic field of Simard et al. (2003), in pixels, shape ``(ndim, *shape)``.
+    """The elastic field of Simard et al. (2003) as the textbook chapter draws it, pixels, ``(ndim, *shape)``.
 
-    Each component is white noise ``U(-1, 1)`` smoothed by a Gaussian of ``sigma`` pixels
-    (``mode="constant"``) and scaled by ``alpha``; ``alpha=800, sigma=6`` reproduces the classic CT
-    demo setting exactly for a given generator. The RMS displacement is about
-    ``alpha * 0.577 / (2 sqrt(pi) sigma)`` pixels in 2D (21.7 px for 800/6).
+    Each component is standard Gaussian white noise (``rng.standard_normal(shape)``) smoothed by a
+    Gaussian of ``sigma`` pixels with reflected edges (``scipy.ndimage.gaussian_filter``'s default
+    ``mode="reflect"``) and scaled by ``alpha``. The components are drawn in the chapter's order,
+    ``dx`` (the last numpy axis) first, then ``dy`` (then ``dz``), and stacked in numpy axis order.
+
+    Smoothed unit white noise has standard deviation ``1 / (2 sqrt(pi) sigma)`` per component in 2D
+    (``1 / (2 sqrt(2) pi^(3/4) sigma^(3/2))`` in 3D), so for ``alpha=800, sigma=6`` each
+    component has an RMS of 37.6 px and the displacement vector an RMS length of 53.2 px (the
+    edges are not damped: reflected noise keeps its variance up to the border).
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Image shape (2D or 3D).
+    alpha : float
+        Scale of the field, pixels (>= 0).
+    sigma : float
+        Gaussian smoothing, pixels (> 0); large ``alpha / sigma`` folds the image.
+    rng : numpy.random.Generator
+        Source of the white noise.
     """
     if sigma <= 0 or alpha < 0:
         raise ParameterError(f"elastic sigma must be > 0 and alpha >= 0, got alpha={alpha}, sigma={sigma}")
     shape = tuple(int(s) for s in shape)
-    return np.stack([ndi.gaussian_filter(rng.random(shape) * 2 - 1, sigma, mode="constant", cval=0) * alpha
-                     for _ in shape]).astype(np.float32)
+    drawn = [ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="reflect") * alpha for _ in shape]
+    return np.stack(drawn[::-1]).astype(np.float32)
 
 
 def elastic_deform_simard(image: np.ndarray, rng: np.random.Generator, alpha: float = 800.0, sigma: float = 6.0,
                           label: np.ndarray | None = None, order: int = 1, fill: float = 0.0):
     """Textbook elastic deformation (Simard et al. 2003), parameters in pixels, no modality limit.
 
-    ``output(p) = input(p + d(p))`` with ``d = simard_displacement(image.shape, alpha, sigma, rng)``;
-    the label map (if given) is resampled with nearest neighbour on the same grid. Returns
-    ``(image, label, displacement_px)``. Use :class:`ElasticDeformation` for the modality-limited,
-    mm-parameterised version.
+    ``output(p) = input(p + d(p))`` with ``d = simard_displacement(image.shape, alpha, sigma, rng)``
+    (Gaussian noise, reflected edges: the chapter's field), sampled with interpolation ``order``
+    (1: linear, the chapter's); points that land outside the image take ``fill``. The label map (if
+    given) is resampled with nearest neighbour on the same grid. Returns ``(image, label,
+    displacement_px)``. Use :class:`ElasticDeformation` for the modality-limited, mm-parameterised
+    version.
     """
     disp = simard_displacement(image.shape, alpha, sigma, rng)
     geom = Geometry(tuple(image.shape), (1.0,) * image.ndim)
@@ -222,6 +240,21 @@ class ElasticDeformation(SpatialTransform):
     def backward_points(cls, pts, params, geom):
         d = cls.displacement(params, geom, pts)
         return (geom.grid_points() if pts is None else pts) + d
+
+    @classmethod
+    def check_invertible(cls, params, geom, tolerance_px: float = 0.05):
+        """Refuse a field whose inverse (fixed-point iteration) misses by more than ``tolerance_px``.
+
+        Fold-free fields (every B-spline field the profile allows) pass; an unlimited textbook field
+        (``alpha=800, sigma=6``) folds and raises :class:`~mira.errors.ParameterError`.
+        """
+        inv = cls.forward_points(None, params, geom)
+        miss = cls.backward_points(inv, params, geom) - geom.grid_points()
+        scale = np.asarray(geom.spacing, dtype=np.float32).reshape((-1,) + (1,) * geom.ndim)
+        err = float(np.sqrt(((miss / scale) ** 2).sum(axis=0)).max())
+        if not np.isfinite(err) or err > tolerance_px:
+            raise ParameterError(f"this elastic field folds (its inverse misses by up to {err:.2f} px): it cannot be "
+                                 "mapped back; use a field within the profile's limit")
 
     @classmethod
     def forward_points(cls, pts, params, geom, iterations: int = 20):

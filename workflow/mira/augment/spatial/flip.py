@@ -89,6 +89,11 @@ class RandomFlip(SpatialTransform):
     forward_points = backward_points
 
     @classmethod
+    def invert(cls, sample, params):
+        """A flip is its own inverse (exact: no resampling; paired labels swap back)."""
+        return cls.apply(sample, params)
+
+    @classmethod
     def relabel(cls, label, params):
         swaps = params.get("label_swaps") or []
         if not swaps:
