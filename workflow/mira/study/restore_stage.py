@@ -20,7 +20,11 @@ Restored images and labels carry the reference's geometry (origin and direction 
 Metrics per case (``metric`` column): ``psnr`` (dB) and ``ssim`` over the resolved profile's
 ``metric_window`` (:mod:`mira.metrics.fidelity`, through scikit-image; CT's default window
 -1000..1000 HU, i.e. data range 2000 HU; MRI, X-ray and ultrasound 0..1; a ``profiles:`` override of
-``metric_window`` changes them), ``mae`` in native units (HU for CT) after clipping to that window,
+``metric_window`` changes them), ``mae`` in native units (HU for CT) after clipping to that window;
+beside them the full-range figures, which see what the window leaves out (bone, metal):
+``psnr_full_db`` (dB, unclipped, data range the width of the profile's ``value_range``: 4095 HU for
+CT), ``mae_full`` (native units, unclipped) and ``mae_above_window`` (native units, on the
+reference's pixels above the window top: CT bone and metal; empty (NaN) where there are none);
 ``wall_s`` and ``cpu_s``: wall-clock and process CPU time (all threads) of the restoration call for
 that image. Every method restores the first case once before timing (warm-up: imports, caches, the
 first torch call), so timings compare steady-state costs.
@@ -44,7 +48,7 @@ import pandas as pd
 from ..atomic import atomic_dir, atomic_path, write_text
 from ..dataset import DatasetWriter
 from ..errors import InputError, ParameterError
-from ..metrics.fidelity import mae, psnr, ssim
+from ..metrics.fidelity import mae, mae_above_window, mae_full_range, psnr, psnr_full_range, ssim
 from ..modalities import ModalityProfile
 from ..restore import Method, get_method, restore
 from ..restore.guard import DEFAULT_LIMIT
@@ -53,7 +57,7 @@ PathLike = str | os.PathLike
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("source", "modality", "split", "degradation", "level", "method", "case_id", "metric", "value")
-METRICS = ("psnr", "ssim", "mae", "wall_s", "cpu_s")
+METRICS = ("psnr", "ssim", "mae", "psnr_full_db", "mae_full", "mae_above_window", "wall_s", "cpu_s")
 GROUP = ["source", "modality", "split", "degradation", "level", "method"]
 SR_DEGRADATION = "downsample"
 METRICS_CSV = "metrics.csv"
@@ -125,9 +129,12 @@ def _scale_of(level: str) -> int:
 
 
 def score(reference: np.ndarray, restored: np.ndarray, profile: ModalityProfile) -> dict[str, float]:
-    """PSNR (dB), SSIM and MAE (native units) of ``restored`` against ``reference`` over the profile's window."""
+    """PSNR (dB), SSIM and MAE (native units) of ``restored`` against ``reference`` over the profile's window,
+    and the full-range PSNR (dB), MAE and MAE above the window (native units; NaN without such pixels)."""
     return {"psnr": psnr(reference, restored, profile), "ssim": ssim(reference, restored, profile),
-            "mae": mae(reference, restored, profile)}
+            "mae": mae(reference, restored, profile), "psnr_full_db": psnr_full_range(reference, restored, profile),
+            "mae_full": mae_full_range(reference, restored, profile),
+            "mae_above_window": mae_above_window(reference, restored, profile)}
 
 
 def oracle_sigma(pair: Any, profile: ModalityProfile) -> float:
@@ -243,7 +250,7 @@ def _info(m: Method, options: DenoiseOptions, key: FolderKey, table: pd.DataFram
             "sigma_mode": options.sigma_mode if classical else None, "input": str(paired_dir),
             "source": key.source, "modality": key.modality, "split": key.split, "degradation": key.degradation,
             "level": key.level, "scale": _scale_of(key.level) if key.is_sr else None, "cases": n_cases,
-            "means": {k: round(float(v), 6) for k, v in means.items()}}
+            "means": {k: round(float(v), 6) if np.isfinite(v) else None for k, v in means.items()}}
     if loaded is not None:
         meta["model"] = {"path": str(model), **{k: loaded.meta.get(k) for k in _MODEL_KEYS}}
     return meta

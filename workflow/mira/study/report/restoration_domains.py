@@ -11,7 +11,10 @@ have been better).
 * :func:`verdict_table` -- per (domain, modality, method): groups, mean PSNR gain over the baseline
   (dB), smallest gain, groups won (best mean PSNR), and the verdict ``helps`` / ``harmful on ...``;
 * :func:`harmful_groups` -- every group where a method is below its baseline (the findings' list);
-* :func:`verdicts_markdown` -- the verdict table as Markdown, phantom and real side by side.
+* :func:`verdicts_markdown` -- the verdict table as Markdown, phantom and real side by side;
+* :func:`hidden_losses` -- every group where a method's windowed PSNR gain over the baseline hides a
+  full-range loss: its full-range MAE is worse than the baseline's, or its MAE above the window (CT
+  bone and metal) is :data:`BONE_FACTOR` times the baseline's or more.
 """
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ VERDICT_COLUMNS = ("domain", "modality", "task", "method", "groups", "sources", 
                    "harmful_on", "verdict")
 SR_DEGRADATION = "downsample"
 BASELINES = {"denoise": "input", "sr": "bicubic"}
+#: A method whose MAE above the window is this many times its baseline's (or more) damages bone/metal.
+BONE_FACTOR = 1.5
+#: Columns of :func:`hidden_losses` (MAE in the modality's native units).
+HIDDEN_COLUMNS = ("source", "modality", "degradation", "level", "method", "gain_db", "mae_full", "mae_full_base",
+                  "mae_above_window", "mae_above_window_base", "reason")
 
 
 def _task(degradation: str) -> str:
@@ -131,4 +139,51 @@ def verdicts_markdown(verdicts: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["VERDICT_COLUMNS", "gains", "harmful_groups", "side_by_side", "verdict_table", "verdicts_markdown"]
+def _col(row: pd.Series, name: str) -> float:
+    v = row.get(name, np.nan)
+    return float(v) if isinstance(v, (int, float, np.integer, np.floating)) else float("nan")
+
+
+def _hidden_reason(r: pd.Series, base: pd.Series, bone_factor: float) -> str:
+    """Why row ``r`` hides a full-range loss against ``base`` ("" when it does not)."""
+    why = []
+    full, full_b = _col(r, "mae_full_mean"), _col(base, "mae_full_mean")
+    if np.isfinite(full) and np.isfinite(full_b) and full > full_b:
+        why.append("full-range MAE worse")
+    bone, bone_b = _col(r, "mae_above_window_mean"), _col(base, "mae_above_window_mean")
+    if np.isfinite(bone) and np.isfinite(bone_b) and bone > bone_b and bone >= bone_factor * bone_b:
+        why.append("MAE above the window worse")
+    return ", ".join(why)
+
+
+def hidden_losses(table: pd.DataFrame, bone_factor: float = BONE_FACTOR) -> pd.DataFrame:
+    """Every (source, modality, degradation, level, method) whose windowed PSNR gain hides a full-range loss.
+
+    A method (not the baseline: ``input`` for denoising, ``bicubic`` for super-resolution) is listed when
+    its mean PSNR over the window is above the baseline's (``gain_db`` > 0) and yet its mean full-range
+    MAE is worse than the baseline's, or its mean MAE above the window (CT bone and metal) is worse and at
+    least ``bone_factor`` times the baseline's. Needs the wide table's ``mae_full_mean`` /
+    ``mae_above_window_mean`` columns; without them (older runs) nothing is listed.
+    """
+    cols = list(HIDDEN_COLUMNS)
+    if table.empty or "psnr_mean" not in table:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for key, g in table.groupby(["source", "modality", "degradation", "level"], sort=False):
+        b = g[g["method"] == BASELINES[_task(key[2])]]
+        if b.empty or not np.isfinite(b["psnr_mean"].iloc[0]):
+            continue
+        base = b.iloc[0]
+        for _, r in g[g["method"] != base["method"]].iterrows():
+            gain = float(r["psnr_mean"] - base["psnr_mean"])
+            reason = _hidden_reason(r, base, bone_factor) if gain > 0 else ""
+            if reason:
+                rows.append({**dict(zip(cols[:4], key)), "method": r["method"], "gain_db": gain,
+                             "mae_full": _col(r, "mae_full_mean"), "mae_full_base": _col(base, "mae_full_mean"),
+                             "mae_above_window": _col(r, "mae_above_window_mean"),
+                             "mae_above_window_base": _col(base, "mae_above_window_mean"), "reason": reason})
+    return pd.DataFrame(rows, columns=cols)
+
+
+__all__ = ["BONE_FACTOR", "HIDDEN_COLUMNS", "VERDICT_COLUMNS", "gains", "harmful_groups", "hidden_losses",
+           "side_by_side", "verdict_table", "verdicts_markdown"]
