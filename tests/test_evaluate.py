@@ -486,6 +486,10 @@ def test_task_summary_change_is_paired_percent():
     # per case: (0.6-0.5)/0.5 = +20%, (0.9-0.6)/0.6 = +50% -> mean +35%
     assert s.loc["bm3d", "dice_change_pct"] == pytest.approx(35.0)
     assert s.loc["dncnn", "dice_change_pct"] == pytest.approx((0.0 - 25.0) / 2)
+    # bootstrap interval over the two cases: the per-case changes +20 % and +50 % bound the resampled means
+    assert s.loc["bm3d", "dice_change_pct_lo"] == pytest.approx(20.0)
+    assert s.loc["bm3d", "dice_change_pct_hi"] == pytest.approx(50.0)
+    assert s.loc["bm3d", "delta_dice_vs_clean"] == pytest.approx(0.75 - 0.9)
     assert s.loc["dncnn", "psnr_gain"] == pytest.approx(6.0) and bool(s.loc["dncnn", "psnr_winner"])
     assert bool(s.loc["bm3d", "dice_winner"]) and s.loc["bm3d", "dice_clean"] == pytest.approx(0.9)
     ch = dice_change_table(task_summary(hand_dice(), metrics)).set_index("method")
@@ -587,7 +591,9 @@ def test_tiny_run_writes_the_evaluation_tables(tiny_eval_run):
     assert "none" in set(summ["strategy"]) and summ["accuracy_mean"].between(0, 1).all()
     assert "Verdict on the claims of the textbook chapter" in (t / "strategies.md").read_text()
     task = pd.read_csv(t / "task.csv")
-    assert {"dice_mean", "dice_change_pct", "psnr_gain"} <= set(task.columns)
+    assert {"dice_mean", "dice_change_pct", "dice_change_pct_lo", "dice_change_pct_hi", "delta_dice_vs_clean",
+            "psnr_gain"} <= set(task.columns)
+    assert "Task-oriented evaluation: lesion classification" in (t / "task_classification.md").read_text()
     findings = (t / "findings.md").read_text()
     assert "Which restoration method wins" in findings and "augmentation" in findings
     assert "Degradation severity grading" in (t / "earlier_stages.md").read_text()

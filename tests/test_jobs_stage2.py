@@ -63,7 +63,7 @@ def _run_classical(settings: Settings, paired, out_root) -> dict[str, pd.DataFra
 
 def test_restore_classical_job_writes_the_per_case_metrics_of_the_library(paired_ct, tmp_path):
     from mira.degrade.pairs import PairedDataset
-    from mira.metrics import psnr, ssim
+    from mira.metrics import psnr, psnr_full_range, ssim
     from mira.restore import restore
 
     settings = _settings()
@@ -72,7 +72,8 @@ def test_restore_classical_job_writes_the_per_case_metrics_of_the_library(paired
     profile = settings.profile("ct")
     pairs = PairedDataset(paired_ct)
     for method, table in tables.items():
-        assert set(table["metric"]) == {"psnr", "ssim", "mae", "wall_s", "cpu_s"}
+        assert set(table["metric"]) == {"psnr", "ssim", "mae", "psnr_full_db", "mae_full", "mae_above_window",
+                                        "wall_s", "cpu_s"}
         assert (table["method"] == method).all() and (table["degradation"] == "gaussian_noise").all()
         for row in pairs.rows:
             pair = pairs.load(row)
@@ -80,6 +81,7 @@ def test_restore_classical_job_writes_the_per_case_metrics_of_the_library(paired
             got = table[table.case_id == pair.case_id].set_index("metric")["value"]
             assert got["psnr"] == pytest.approx(psnr(pair.reference, out, profile), abs=1e-9)
             assert got["ssim"] == pytest.approx(ssim(pair.reference, out, profile), abs=1e-12)
+            assert got["psnr_full_db"] == pytest.approx(psnr_full_range(pair.reference, out, profile), abs=1e-9)
         assert (tmp_path / method / "images").is_dir() and (tmp_path / method / "restore.json").is_file()
 
 

@@ -110,6 +110,50 @@ rule evaluate_task_tables:
         paths.benchmark("evaluate_task_tables")
     conda:
         CONDA_ENV
+    params:
+        settings=PLAN.settings_of("evaluate_task_tables"),
+    script:
+        "../scripts/run_job.py"
+
+
+rule evaluate_task_classification:
+    input:
+        unpack(lambda wc: PLAN.evaluate.task_classification_inputs(wc.source, wc.modality)),
+    output:
+        paths.task_classification("{source}", "{modality}"),
+    log:
+        paths.log("evaluate_task_classification", "source", "modality"),
+    benchmark:
+        paths.benchmark("evaluate_task_classification", "source", "modality")
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        settings=PLAN.settings_of("evaluate_task_classification"),
+    script:
+        "../scripts/run_job.py"
+
+
+rule evaluate_task_classification_table:
+    input:
+        PLAN.evaluate.task_classification_parts(),
+    output:
+        csv=paths.EVAL_TASK_CLASSIFICATION.csv,
+        md=report(
+            paths.EVAL_TASK_CLASSIFICATION.md,
+            caption="../report/evaluate_task_classification.rst",
+            category="Task-oriented evaluation",
+        ),
+    log:
+        paths.log("evaluate_task_classification_table"),
+    benchmark:
+        paths.benchmark("evaluate_task_classification_table")
+    conda:
+        CONDA_ENV
+    params:
+        settings=PLAN.settings_of("evaluate_task_classification_table"),
     script:
         "../scripts/run_job.py"
 

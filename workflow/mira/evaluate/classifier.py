@@ -305,7 +305,10 @@ def _batches(items, targets, encode, transform, batch_mix, mix_alpha, batch_size
             else:
                 x = torch.from_numpy(np.stack([encode(transform(items[i], rng)) for i in idx]))
             t = torch.from_numpy(targets[idx])
-            if batch_mix is not None:
+            if callable(batch_mix):
+                mixed = batch_mix(x, t, gen)
+                x, t = mixed.inputs, mixed.soft_targets()
+            elif batch_mix is not None:
                 mixed = (mixup if batch_mix == "mixup" else cutmix)(x, t, alpha=mix_alpha, generator=gen)
                 x, t = mixed.inputs, mixed.soft_targets()
             yield x, t
@@ -336,8 +339,10 @@ def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable
         Network width and dropout, steps, batch size, learning rate, learning-curve spacing.
     transform : callable, optional
         Per-sample augmentation ``transform(item, rng)``.
-    batch_mix : {None, "mixup", "cutmix"}
-        Batch-level mixing (:func:`mira.augment.mixup`, :func:`mira.augment.cutmix`), ``alpha = mix_alpha``.
+    batch_mix : {None, "mixup", "cutmix"} or callable
+        Batch-level mixing (:func:`mira.augment.mixup`, :func:`mira.augment.cutmix`), ``alpha = mix_alpha``;
+        or a mixer object ``mixer(inputs, targets, generator) -> MixedBatch`` such as
+        :class:`mira.augment.MixupOrCutMix` (``mix_alpha`` is then unused).
     eval_x, eval_y : ndarray, optional
         Encoded evaluation inputs and labels for the recorded learning curve.
     """
@@ -351,8 +356,9 @@ def train_classifier(items: Sequence[Any], targets: np.ndarray, encode: Callable
     if n < 1 or targets.shape != (n, 2):
         raise ParameterError(f"need >= 1 training item and targets of shape (n, 2); got {n} items, "
                              f"targets {targets.shape}")
-    if batch_mix not in (None, "mixup", "cutmix"):
-        raise ParameterError(f"batch_mix must be None, 'mixup' or 'cutmix', got {batch_mix!r}")
+    if not (callable(batch_mix) or batch_mix in (None, "mixup", "cutmix")):
+        raise ParameterError(f"batch_mix must be None, 'mixup', 'cutmix' or a mixer(inputs, targets, generator), "
+                             f"got {batch_mix!r}")
     history: list[dict[str, float]] = []
     running: list[float] = []
 

@@ -15,7 +15,8 @@ strategy       what each training image gets
 ``advanced``   elastic B-spline deformation (p = 0.7, where the modality allows it), random
                occlusion boxes (p = 0.5) and the modality's own transform (MRI bias field,
                ultrasound speckle; p = 0.5)
-``mixup``      batch-level Mixup (Zhang et al. 2018), ``lam ~ Beta(alpha, alpha)``
+``mixup``      batch-level Mixup (Zhang et al. 2018), ``lam ~ Beta(alpha, alpha)``; ``mixup_alpha:
+               chapter`` is the textbook chapter's alpha 1.0
 ``cutmix``     batch-level CutMix (Yun et al. 2019)
 ``policy``     the AutoAugment-style policy found by the augment stage's search
                (``results/augment/policy/<modality>.json``)
@@ -39,7 +40,8 @@ from ..modalities import ModalityProfile, as_profile
 
 PathLike = Union[str, os.PathLike]
 
-STRATEGIES: tuple[str, ...] = ("none", "basic", "intensity", "advanced", "mixup", "cutmix", "policy", "gan")
+STRATEGIES: tuple[str, ...] = ("none", "basic", "intensity", "advanced", "mixup", "cutmix", "mixup_cutmix", "policy",
+                               "gan")
 
 DESCRIPTIONS = {
     "none": "no augmentation (baseline)",
@@ -48,6 +50,7 @@ DESCRIPTIONS = {
     "advanced": "elastic (where allowed), occlusion, modality-specific (bias field / speckle)",
     "mixup": "Mixup (batch level)",
     "cutmix": "CutMix (batch level)",
+    "mixup_cutmix": "the chapter's switch: CutMix with probability cutmix_prob, else Mixup (batch level)",
     "policy": "searched AutoAugment-style policy",
     "gan": "DCGAN samples, pseudo-labelled by the baseline",
 }
@@ -63,6 +66,26 @@ class Strategy:
     mix_alpha: float = 1.0
     uses_gan: bool = False
     detail: str = ""
+    cutmix_alpha: float = 1.0
+    cutmix_prob: float = 0.5
+
+    @property
+    def mixer(self) -> Any:
+        """The batch mixer ``mixer(inputs, targets, generator) -> MixedBatch``, or None (no batch mixing).
+
+        ``mixup``: :class:`~mira.augment.Mixup` (``mix_alpha``); ``cutmix``: :class:`~mira.augment.CutMix`
+        (``mix_alpha``); ``mixup_cutmix``: :class:`~mira.augment.MixupOrCutMix` (``mix_alpha`` for Mixup,
+        ``cutmix_alpha`` and ``cutmix_prob`` for CutMix).
+        """
+        from ..augment.mixing import CutMix, Mixup, MixupOrCutMix
+
+        if self.batch_mix is None:
+            return None
+        if self.batch_mix == "mixup":
+            return Mixup(self.mix_alpha)
+        if self.batch_mix == "cutmix":
+            return CutMix(self.mix_alpha)
+        return MixupOrCutMix(self.mix_alpha, self.cutmix_alpha, self.cutmix_prob)
 
     @property
     def description(self) -> str:
@@ -93,12 +116,32 @@ def load_policy(path: PathLike, profile: ModalityProfile | str):
     return policy_from_dict(best, modality=as_profile(profile)), str(best.get("name", "policy"))
 
 
+def _batch_strategy(name: str, mixup_alpha: float | str, cutmix_alpha: float | str, cutmix_prob: float) -> Strategy:
+    """The batch-level strategies: ``mixup``, ``cutmix`` and the chapter's switch ``mixup_cutmix``."""
+    from ..augment.mixing import MixupOrCutMix, resolve_alpha
+
+    if name == "mixup_cutmix":
+        mixer = MixupOrCutMix(mixup_alpha, cutmix_alpha, cutmix_prob)  # checks the alphas and the probability
+        return Strategy(name, batch_mix=name, mix_alpha=mixer.mixup_alpha, cutmix_alpha=mixer.cutmix_alpha,
+                        cutmix_prob=mixer.cutmix_prob,
+                        detail=f"p(CutMix) {mixer.cutmix_prob:g}, alpha {mixer.mixup_alpha:g} / {mixer.cutmix_alpha:g}")
+    given = mixup_alpha if name == "mixup" else cutmix_alpha
+    alpha = resolve_alpha(given, f"{name}_alpha")
+    return Strategy(name, batch_mix=name, mix_alpha=alpha,
+                    detail=f"alpha {alpha:g}" + (" (chapter)" if isinstance(given, str) else ""))
+
+
 def build_strategy(name: str, profile: ModalityProfile | str, *, policy_path: PathLike | None = None,
-                   mixup_alpha: float = 0.4, cutmix_alpha: float = 1.0) -> Strategy:
+                   mixup_alpha: float | str = 0.4, cutmix_alpha: float | str = 1.0,
+                   cutmix_prob: float = 0.5) -> Strategy:
     """The :class:`Strategy` called ``name`` for the modality of ``profile`` (module docstring).
 
     ``profile`` is the resolved modality profile whose limits bound every transform; a modality name
     means the built-in profile (no config overrides).
+
+    ``mixup_alpha`` and ``cutmix_alpha`` are Beta parameters > 0 or ``"chapter"`` (1.0,
+    :data:`mira.augment.mixing.CHAPTER_MIXUP_ALPHA`). ``mixup_cutmix`` switches per batch between the two
+    (CutMix with probability ``cutmix_prob`` in [0, 1]), as the chapter does.
 
     Raises
     ------
@@ -148,10 +191,8 @@ def build_strategy(name: str, profile: ModalityProfile | str, *, policy_path: Pa
             steps.append(RandomSpeckle(modality=prof, p=0.5))
             parts.append("speckle")
         return Strategy(name, Compose(steps) if steps else None, detail=" + ".join(parts))
-    if name == "mixup":
-        return Strategy(name, batch_mix="mixup", mix_alpha=float(mixup_alpha), detail=f"alpha {mixup_alpha:g}")
-    if name == "cutmix":
-        return Strategy(name, batch_mix="cutmix", mix_alpha=float(cutmix_alpha), detail=f"alpha {cutmix_alpha:g}")
+    if name in ("mixup", "cutmix", "mixup_cutmix"):
+        return _batch_strategy(name, mixup_alpha, cutmix_alpha, cutmix_prob)
     if name == "policy":
         if policy_path is None:
             raise ParameterError("the 'policy' strategy needs the policy search result (policy_path)")

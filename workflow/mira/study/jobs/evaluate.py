@@ -109,9 +109,37 @@ def evaluate_task_tables(j: Job) -> None:
     """Dice summary, change per method and per-label tables of the task study."""
     from ...evaluate.task_study import write_task_tables
 
-    o = j.output
-    info = write_task_tables(list(j.input.dice), j.input.metrics, o.csv, o.change, o.labels, o.md)
+    o, task = j.output, j.settings.evaluate.task
+    info = write_task_tables(list(j.input.dice), j.input.metrics, o.csv, o.change, o.labels, o.md,
+                             n_boot=int(task.bootstrap), level=float(task.confidence), seed=j.settings.seed)
     j.log.info("task tables: %s", info)
+
+
+@job("evaluate_task_classification")
+def evaluate_task_classification(j: Job) -> None:
+    """Accuracy/AUC of the lesion classifier on clean, degraded and restored test patches of one (source, modality)."""
+    from ...evaluate.classifier import ClassifierSettings
+    from ...evaluate.cohort import PatchSpec
+    from ...evaluate.task_study import run_task_classification
+
+    wc, st, task = j.wildcards, j.settings.evaluate.strategies, j.settings.evaluate.task
+    df = run_task_classification(j.input.train, j.input.clean, list(j.input.restored), j.output[0],
+                                 j.settings.profile(wc.modality), source=wc.source,
+                                 spec=PatchSpec(int(st.patch_size), float(st.patch_context)),
+                                 settings=ClassifierSettings.from_mapping(st.training.to_dict()),
+                                 per_image=int(task.classification.patches_per_image), input_size=st.input_size,
+                                 n_boot=int(task.bootstrap), level=float(task.confidence), seed=j.settings.seed)
+    j.log.info("%d classification rows", len(df))
+
+
+@job("evaluate_task_classification_table")
+def evaluate_task_classification_table(j: Job) -> None:
+    """The classification branch's per-modality tables combined into one CSV and Markdown table."""
+    from ...evaluate.task_study import write_task_classification_tables
+
+    info = write_task_classification_tables(list(j.input), j.output.csv, j.output.md,
+                                            level=float(j.settings.evaluate.task.confidence))
+    j.log.info("classification table: %s", info)
 
 
 # ---- strategy study -------------------------------------------------------------------------------------
@@ -159,7 +187,7 @@ def evaluate_findings(j: Job) -> None:
     from ..report.findings import write_findings
 
     text = write_findings(_named(j, "restoration"), _named(j, "task"), _named(j, "change"), _named(j, "claims"),
-                          j.output[0])
+                          j.output[0], classification_csv=_named(j, "classification"))
     j.log.info("findings:\n%s", text)
 
 

@@ -100,6 +100,19 @@ class EvaluatePlan:
     def task_parts(self) -> list[str]:
         return [paths.task_dice(s, m) for s, m in self.task_datasets()]
 
+    def task_classification_datasets(self) -> list[tuple[str, str]]:
+        """(source, modality) of the task study's classification branch (``evaluate.task.classification``)."""
+        mods = self.cfg.task.classification.modalities
+        return [(s, m) for s, m in self.task_datasets() if m in mods]
+
+    def task_classification_inputs(self, source: str, modality: str) -> dict[str, Any]:
+        """Clean training split (the classifier's patches), clean test split and every restored folder."""
+        return {"train": paths.dataset(source, modality, "train"), "clean": paths.dataset(source, modality, SPLIT),
+                "restored": [r.path for r in self.restore.restored_folders(source, modality)]}
+
+    def task_classification_parts(self) -> list[str]:
+        return [paths.task_classification(s, m) for s, m in self.task_classification_datasets()]
+
     # ---- strategy study --------------------------------------------------------------------------
 
     def strategy_jobs(self) -> list[tuple[str, str]]:
@@ -165,6 +178,8 @@ class EvaluatePlan:
         out = {"restoration": paths.EVAL_RESTORATION.csv} if self.has_restoration() else {}
         if self.task_datasets():
             out.update(task=paths.EVAL_TASK.csv, change=paths.EVAL_TASK_DICE_CHANGE)
+        if self.task_classification_datasets():
+            out["classification"] = paths.EVAL_TASK_CLASSIFICATION.csv
         if self.strategy_jobs():
             out["claims"] = paths.EVAL_STRATEGY_CLAIMS
         return out
@@ -197,6 +212,8 @@ class EvaluatePlan:
             out += [paths.EVAL_RESTORATION.md, paths.EVAL_RESTORATION_VERDICTS.md, paths.EVAL_SR_STUDY]
         if self.task_datasets():
             out.append(paths.EVAL_TASK.md)
+        if self.task_classification_datasets():
+            out.append(paths.EVAL_TASK_CLASSIFICATION.md)
         if self.strategy_jobs():
             out.append(paths.EVAL_STRATEGIES.md)
         return out + self.figures()

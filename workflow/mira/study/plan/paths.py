@@ -188,6 +188,7 @@ EVAL_EARLIER_STAGES = f"{_EVALUATION}/earlier_stages.md"
 EVAL_TASK = Table(f"{_EVALUATION}/task")
 EVAL_TASK_DICE_CHANGE = f"{_EVALUATION}/task_dice_change.csv"
 EVAL_TASK_LABELS = f"{_EVALUATION}/task_labels.csv"
+EVAL_TASK_CLASSIFICATION = Table(f"{_EVALUATION}/task_classification")
 EVAL_STRATEGY_RUNS = f"{_EVALUATION}/strategy_runs.csv"
 EVAL_STRATEGY_HISTORY = f"{_EVALUATION}/strategy_history.csv"
 EVAL_STRATEGIES = Table(f"{_EVALUATION}/strategies")
@@ -217,6 +218,11 @@ def box_figure(source: str, modality: str) -> str:
 def task_dice(source: str, modality: str) -> str:
     """Per-case Dice of the segmentation U-Net on clean and restored images of one (source, modality)."""
     return f"{_EVALUATE_WORK}/task/{source}_{modality}.csv"
+
+
+def task_classification(source: str, modality: str) -> str:
+    """Accuracy/AUC of the lesion classifier on clean, degraded and restored patches of one (source, modality)."""
+    return f"{_EVALUATE_WORK}/task_classification/{source}_{modality}.csv"
 
 
 def strategy_cohort(modality: str) -> str:

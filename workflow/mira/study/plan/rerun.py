@@ -40,6 +40,11 @@ RULE_SETTINGS: dict[str, tuple[str, ...]] = {
     # evaluation
     "evaluate_train_unet": ("seed", "evaluate.segmentation", "profiles.{modality}"),
     "evaluate_task": ("profiles.{modality}",),
+    "evaluate_task_tables": ("seed", "evaluate.task.bootstrap", "evaluate.task.confidence"),
+    "evaluate_task_classification": ("seed", "evaluate.task", "evaluate.strategies.patch_size",
+                                     "evaluate.strategies.patch_context", "evaluate.strategies.input_size",
+                                     "evaluate.strategies.training", "profiles.{modality}"),
+    "evaluate_task_classification_table": ("evaluate.task.confidence",),
     "evaluate_strategy_cohort": ("seed", "evaluate.strategies", "profiles.{modality}"),
     "evaluate_strategy": ("seed", "evaluate.strategies", "profiles.{modality}"),
     "evaluate_strategy_tables": ("evaluate.strategies",),

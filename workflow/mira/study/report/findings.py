@@ -48,6 +48,34 @@ def restoration_findings(table: pd.DataFrame) -> list[str]:
     return out
 
 
+def _num(v: float, unit: str) -> str:
+    return f"{v:.4g} {unit}".strip() if np.isfinite(v) else "n/a"
+
+
+def full_range_findings(table: pd.DataFrame) -> list[str]:
+    """One bullet naming every method whose windowed PSNR gain over the baseline hides a full-range loss
+    (full-range MAE worse, or MAE above the window much worse: :func:`restoration_domains.hidden_losses`)."""
+    from ...modalities import get_profile
+    from .restoration_domains import BASELINES, BONE_FACTOR, hidden_losses
+
+    if table.empty or "mae_full_mean" not in table:
+        return ["- Not measured: this run's restoration table has no full-range metrics."]
+    hidden = hidden_losses(table)
+    if hidden.empty:
+        return ["- None: wherever a method's PSNR over the window beats the unrestored input (or bicubic), its "
+                "full-range MAE is no worse and its MAE above the window (CT bone, metal) is below "
+                f"{BONE_FACTOR:g}x the baseline's."]
+    parts = []
+    for r in hidden.itertuples():
+        u = get_profile(r.modality).units
+        base = BASELINES["sr" if r.degradation == "downsample" else "denoise"]
+        parts.append(f"**{r.method}** ({r.source} {r.modality.upper()} {r.degradation} {r.level}: {r.gain_db:+.2f} dB "
+                     f"in the window, full-range MAE {_num(r.mae_full, u)} vs {_num(r.mae_full_base, u)} of {base}, "
+                     f"MAE above the window {_num(r.mae_above_window, u)} vs {_num(r.mae_above_window_base, u)}: "
+                     f"{r.reason})")
+    return ["- Windowed PSNR gain hides a full-range loss: " + "; ".join(parts) + "."]
+
+
 def domain_findings(table: pd.DataFrame) -> list[str]:
     """One bullet per (modality, task, method) measured on real scans: its phantom and real mean PSNR gain
     over the baseline and its verdict per domain; a method below the baseline on a source is called
@@ -93,7 +121,9 @@ def task_findings(task: pd.DataFrame, change: pd.DataFrame) -> list[str]:
             if pw:
                 row = h[h["method"] == pw[0]].iloc[0]
                 if row["condition"] == "restored" and np.isfinite(row["dice_change_pct"]):
-                    helped.append(f"{deg} {lvl}: {pw[0]} {row['dice_change_pct']:+.1f}% Dice")
+                    ci = (f" [{row['dice_change_pct_lo']:+.1f}, {row['dice_change_pct_hi']:+.1f}]"
+                          if np.isfinite(row.get("dice_change_pct_lo", np.nan)) else "")
+                    helped.append(f"{deg} {lvl}: {pw[0]} {row['dice_change_pct']:+.1f}%{ci} Dice")
         c = change[(change["source"] == src) & (change["modality"] == mod)] if not change.empty else change
         best = c.loc[c["dice_change_pct"].idxmax()] if not c.empty and c["dice_change_pct"].notna().any() else None
         clean = g["dice_clean"].iloc[0] if "dice_clean" in g else float("nan")
@@ -106,24 +136,73 @@ def task_findings(task: pd.DataFrame, change: pd.DataFrame) -> list[str]:
     return out
 
 
+def gan_findings(claims: pd.DataFrame) -> list[str]:
+    """One bullet per modality where the strategy study trained with GAN samples: the accuracy and AUC
+    change of 'gan' vs 'none' with the paired intervals (claims table of the strategy study)."""
+    if claims.empty or "strategy" not in claims or not (claims["strategy"] == "gan").any():
+        return []
+    out = []
+    for r in claims[claims["strategy"] == "gan"].itertuples():
+        acc = f"{r.accuracy - r.accuracy_none:+.3f} {r.delta_accuracy_ci}" if "delta_accuracy_ci" in claims else "n/a"
+        auc = f"{r.auc - r.auc_none:+.3f} {r.delta_auc_ci}" if "delta_auc_ci" in claims else "n/a"
+        out.append(f"- GAN samples, {r.modality.upper()} ({r.size_per_class} training cases per class): accuracy "
+                   f"change {acc}, AUC change {auc} vs no augmentation (paired CI; sample quality: the GAN table).")
+    return out
+
+
+def _largest(rows: pd.DataFrame) -> str:
+    """``: method (degradation level, change), ...`` of the (up to) three largest AUC changes, or nothing."""
+    top = rows.sort_values("delta_auc_vs_degraded", key=abs, ascending=False).head(3)
+    return (": " + ", ".join(f"{r.method} ({r.degradation} {r.level}, {r.delta_auc_vs_degraded:+.3f})"
+                             for r in top.itertuples())) if len(top) else ""
+
+
+def classification_findings(table: pd.DataFrame) -> list[str]:
+    """One bullet per (source, modality) of the task study's classification branch (``task_classification.csv``):
+    the clean AUC, the degraded folder that costs most AUC, and the restored folders whose AUC change vs the
+    degraded image has its interval above / below 0."""
+    if table.empty or "condition" not in table:
+        return ["- No classification results."]
+    out = []
+    for (src, mod), g in table.groupby(["source", "modality"], sort=False):
+        clean, deg, rest = (g[g["condition"] == c] for c in ("clean", "degraded", "restored"))
+        txt = f"- {src} {mod.upper()} lesion classifier (clean AUC {clean['auc'].mean():.3f})"
+        if deg["delta_auc_vs_clean"].notna().any():
+            w = deg.loc[deg["delta_auc_vs_clean"].idxmin()]
+            txt += (f": the degradation costs up to {w['delta_auc_vs_clean']:+.3f} AUC "
+                    f"[{w['delta_auc_vs_clean_lo']:+.3f}, {w['delta_auc_vs_clean_hi']:+.3f}] "
+                    f"({w['degradation']} {w['level']})")
+        up, down = (rest[rest["delta_auc_vs_degraded_lo"] > 0], rest[rest["delta_auc_vs_degraded_hi"] < 0])
+        txt += (f"; restoration raises AUC over the degraded image (interval above 0) in {len(up)} of {len(rest)} "
+                f"method x folder rows{_largest(up)}, and lowers it in {len(down)}{_largest(down)}.")
+        out.append(txt)
+    return out
+
+
 def write_findings(restoration_csv: PathLike | None, task_csv: PathLike | None, change_csv: PathLike | None,
-                   claims_csv: PathLike | None, out_md: PathLike) -> str:
+                   claims_csv: PathLike | None, out_md: PathLike, *, classification_csv: PathLike | None = None) -> str:
     """Write the findings document; returns its text."""
     table, task, change, claims = (_read(p) for p in (restoration_csv, task_csv, change_csv, claims_csv))
+    classification = _read(classification_csv)
     lines = ["# Findings", "",
              "Generated from this run's tables (see the Restoration, Task-oriented evaluation and Augmentation "
              "strategies sections for the numbers, n and spread).", "",
              "## Which restoration method wins (best mean PSNR per modality, degradation and level)", "",
              *restoration_findings(table), "",
+             "## Does a PSNR gain in the window hide damage outside it (full range, bone, metal)?", "",
+             *full_range_findings(table), "",
              "## Does it hold on real scans? (mean PSNR gain over the unrestored input / bicubic, phantoms vs real)",
              "", *domain_findings(table), "",
              "## Does the PSNR winner help the downstream segmentation?", "", *task_findings(task, change), "",
+             "## Does restoration help lesion classification?", "", *classification_findings(classification), "",
              "## Does augmentation buy what the textbook chapter on medical image augmentation and restoration "
              "says?", "",
-             claims_statement(claims) if not claims.empty else "- No strategy-study results.", ""]
+             claims_statement(claims) if not claims.empty else "- No strategy-study results.", *gan_findings(claims),
+             ""]
     text = "\n".join(lines)
     write_text(out_md, text)
     return text
 
 
-__all__ = ["domain_findings", "restoration_findings", "task_findings", "write_findings"]
+__all__ = ["classification_findings", "domain_findings", "full_range_findings", "gan_findings", "restoration_findings",
+           "task_findings", "write_findings"]

@@ -2,18 +2,21 @@
 
 Input contract (the restoration stage's per-case metrics table, :mod:`mira.study.restore_stage`):
 tidy rows ``source, modality, split, degradation, level, method, case_id, metric, value`` with
-metrics ``psnr`` (dB), ``ssim``, ``mae`` (native units), ``wall_s`` and ``cpu_s`` (seconds per image).
+metrics ``psnr`` (dB), ``ssim``, ``mae`` (native units) over the modality's window, the full-range
+``psnr_full_db`` (dB), ``mae_full`` and ``mae_above_window`` (native units), ``wall_s`` and ``cpu_s``
+(seconds per image).
 
-* :func:`summarize` -- mean, sample standard deviation (ddof 1; 0 for a single case) and n of the
-  finite values per group and metric (an infinite PSNR of an identical image is left out and the
-  ``n`` says so).
-* :func:`mark_best` -- per row group (e.g. modality x degradation x level) and metric, the method
-  with the best mean (higher for PSNR/SSIM, lower for MAE and time; ties all marked). The
+* :func:`summarize` (from :mod:`mira.evaluate.tables`) -- mean, sample standard deviation (ddof 1;
+  0 for a single case) and n of the finite values per group and metric (an infinite PSNR of an
+  identical image is left out and the ``n`` says so).
+* :func:`mark_best` (from :mod:`mira.evaluate.tables`) -- per row group (e.g. modality x degradation x
+  level) and metric, the method with the best mean (higher for PSNR/SSIM, lower for MAE and time; ties all marked). The
   unrestored ``input`` (and the ``bicubic`` SR baseline) compete too: when doing nothing wins, the
   table says so.
 * :func:`restoration_table` / :func:`restoration_markdown` -- the wide table per modality x
   degradation x level x method, best values in bold and listed in the ``best`` column.
-* :func:`sr_case_table` / :func:`sr_summary` -- the super-resolution case study: per image, the
+* :func:`sr_case_table` / :func:`sr_summary` (from :mod:`mira.evaluate.sr_study`, the library's
+  super-resolution case study, :func:`mira.evaluate.sr_case_study`) -- per image, the
   low-resolution baseline (bicubic upsampling to the reference grid) against each SR method, PSNR and
   SSIM and their gains; the averages per scale and method with the fraction of images improved.
 * :func:`collect_markdown` -- earlier stages' Markdown tables gathered into one document.
@@ -22,23 +25,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from ...atomic import atomic_path, write_text
 from ...errors import InputError
+from ...evaluate.sr_study import SR_BASELINE, SR_DEGRADATION, sr_case_table, sr_summary
+from ...evaluate.tables import mark_best, summarize
 from ...sources import domain_of
 
 PathLike = Union[str, os.PathLike]
 
 #: +1: higher is better, -1: lower is better
-DIRECTIONS: dict[str, int] = {"psnr": 1, "ssim": 1, "mae": -1, "wall_s": -1, "cpu_s": -1, "dice": 1}
-QUALITY_METRICS = ("psnr", "ssim", "mae")
+DIRECTIONS: dict[str, int] = {"psnr": 1, "ssim": 1, "mae": -1, "psnr_full_db": 1, "mae_full": -1,
+                              "mae_above_window": -1, "wall_s": -1, "cpu_s": -1, "dice": 1}
+QUALITY_METRICS = ("psnr", "ssim", "mae", "psnr_full_db", "mae_full", "mae_above_window")
 ROW_KEYS = ["source", "modality", "degradation", "level"]
-SR_DEGRADATION = "downsample"
-SR_BASELINE = "bicubic"
 TIDY_COLUMNS = ("source", "modality", "split", "degradation", "level", "method", "case_id", "metric", "value")
 
 
@@ -57,52 +61,25 @@ def read_tidy(paths: Iterable[PathLike] | PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TIDY_COLUMNS))
 
 
-def summarize(df: pd.DataFrame, group: Sequence[str], metric_col: str = "metric",
-              value_col: str = "value") -> pd.DataFrame:
-    """Mean, sd (ddof 1, 0 for n = 1) and n of the finite ``value_col`` per ``group`` x ``metric_col``."""
-    keys = list(group) + [metric_col]
-    d = df[keys + [value_col]].copy()
-    d[value_col] = pd.to_numeric(d[value_col], errors="coerce")
-    d = d[np.isfinite(d[value_col])]
-    g = d.groupby(keys, sort=False)[value_col]
-    out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    out["sd"] = out["sd"].fillna(0.0)
-    out["n"] = out["n"].astype(int)
-    return out
-
-
-def mark_best(summary: pd.DataFrame, row_keys: Sequence[str], method_col: str = "method", metric_col: str = "metric",
-              directions: Mapping[str, int] = DIRECTIONS, rtol: float = 1e-9) -> pd.DataFrame:
-    """Add a boolean ``best`` column: within each row group and metric, the method(s) with the best mean."""
-    out = summary.copy()
-    out["best"] = False
-    for _, g in out.groupby(list(row_keys) + [metric_col], sort=False):
-        metric = g[metric_col].iloc[0]
-        sign = directions.get(metric)
-        if sign is None or g["mean"].isna().all():
-            continue
-        best = g["mean"].max() if sign > 0 else g["mean"].min()
-        hit = np.isclose(g["mean"], best, rtol=rtol, atol=0.0)
-        out.loc[g.index[hit], "best"] = True
-    return out
-
-
 def restoration_table(df: pd.DataFrame) -> pd.DataFrame:
     """Wide table: one row per (source, modality, degradation, level, method).
 
-    Columns ``<m>_mean``, ``<m>_sd``, ``<m>_n`` and ``<m>_best`` for PSNR, SSIM, MAE, wall and CPU time
-    per image, ``n`` (cases) and ``best`` (the quality metrics the method wins in its row group).
+    Columns ``<m>_mean``, ``<m>_sd``, ``<m>_n`` and ``<m>_best`` for PSNR, SSIM, MAE (window), the
+    full-range PSNR and MAE, the MAE above the window, wall and CPU time per image, ``n`` (cases) and
+    ``best`` (the quality metrics the method wins in its row group).
     """
     group = ROW_KEYS + ["method"]
-    s = mark_best(summarize(df, group), ROW_KEYS)
+    s = mark_best(summarize(df, group), ROW_KEYS, directions=DIRECTIONS)
     if s.empty:
         return pd.DataFrame(columns=group + ["n", "best"])
     wide = None
-    for metric in [m for m in ("psnr", "ssim", "mae", "wall_s", "cpu_s") if m in set(s["metric"])]:
+    for metric in [m for m in (*QUALITY_METRICS, "wall_s", "cpu_s") if m in set(s["metric"])]:
         part = s[s["metric"] == metric].drop(columns="metric").rename(
             columns={"mean": f"{metric}_mean", "sd": f"{metric}_sd", "n": f"{metric}_n", "best": f"{metric}_best"})
         wide = part if wide is None else wide.merge(part, on=group, how="outer")
     wide.insert(1, "domain", wide["source"].map(domain_of))
+    for c in [c for c in wide.columns if c.endswith("_best")]:  # a metric absent from a row (no pixel above the
+        wide[c] = wide[c].astype("boolean").fillna(False).astype(bool)  # window) is not its best
     order = {m: i for i, m in enumerate(dict.fromkeys(df["method"]))}
     wide["n"] = wide[[c for c in wide.columns if c.endswith("_n")]].max(axis=1).astype(int)
     wide["best"] = [", ".join(m for m in QUALITY_METRICS if bool(r.get(f"{m}_best", False)))
@@ -129,14 +106,16 @@ def restoration_markdown(table: pd.DataFrame,
                          title: str = "Restoration: which method for which modality and degradation") -> str:
     """Markdown of :func:`restoration_table`: best values in bold, ``best`` column."""
     lines = [f"# {title}", "",
-             "Mean ± sd over n test cases (deep models only on cases they never trained on). PSNR and SSIM over each "
-             "modality's fixed window (CT -1000..1000 HU, others 0..1), MAE in native units (HU for CT); time = wall "
+             "Mean ± sd over n test cases (deep models only on cases they never trained on). PSNR, SSIM and MAE over "
+             "each modality's fixed window (CT -1000..1000 HU, others 0..1); full range: PSNR and MAE unclipped, "
+             "PSNR's data range the physical value range (CT 4095 HU); MAE > window: on the reference's pixels above "
+             "the window (CT bone and metal; n/a where none). MAE in native units (HU for CT); time = wall "
              "milliseconds per image. Bold: best in its modality x degradation x level group (`input` is the "
              "unrestored degraded image, `bicubic` the super-resolution baseline; they compete too). Domain: "
              "*phantom* = mira's synthetic data, *real* = scans of `inputs:`.", "",
-             "| source | domain | modality | degradation | level | method | n | PSNR (dB) | SSIM | MAE | time (ms) "
-             "| best |",
-             "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| source | domain | modality | degradation | level | method | n | PSNR window (dB) | SSIM | MAE window "
+             "| PSNR full range (dB) | MAE full range | MAE > window | time (ms) | best |",
+             "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for _, r in table.iterrows():
         mae_digits = 1 if r["modality"] == "ct" else 4
         t = r.get("wall_s_mean", np.nan)
@@ -144,7 +123,8 @@ def restoration_markdown(table: pd.DataFrame,
         lines.append(f"| {r['source']} | {domain_of(r['source'])} | {r['modality']} | {r['degradation']} | "
                      f"{r['level']} | {r['method']} | "
                      f"{int(r['n'])} | {_cell(r, 'psnr', 2)} | {_cell(r, 'ssim', 4)} | {_cell(r, 'mae', mae_digits)} | "
-                     f"{ms} | {r['best'] or ''} |")
+                     f"{_cell(r, 'psnr_full_db', 2)} | {_cell(r, 'mae_full', mae_digits)} | "
+                     f"{_cell(r, 'mae_above_window', mae_digits)} | {ms} | {r['best'] or ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -160,49 +140,6 @@ def winners(table: pd.DataFrame, metric: str = "psnr", exclude: Sequence[str] = 
         i = g[f"{metric}_mean"].idxmax() if sign > 0 else g[f"{metric}_mean"].idxmin()
         rows.append({**dict(zip(ROW_KEYS, key)), "method": g.loc[i, "method"], metric: g.loc[i, f"{metric}_mean"]})
     return pd.DataFrame(rows)
-
-
-def sr_case_table(df: pd.DataFrame, baseline: str = SR_BASELINE) -> pd.DataFrame:
-    """Per image, scale and SR method: LR-baseline and SR PSNR/SSIM and the gains (SR - LR).
-
-    ``scale`` is parsed from the level (``x2`` -> 2). Images without a baseline row are left out.
-    """
-    sr = df[(df["degradation"] == SR_DEGRADATION) & df["metric"].isin(["psnr", "ssim"])]
-    if sr.empty:
-        return pd.DataFrame(columns=["source", "modality", "scale", "method", "case_id", "lr_psnr", "sr_psnr",
-                                     "gain_psnr", "lr_ssim", "sr_ssim", "gain_ssim"])
-    wide = sr.pivot_table(index=["source", "modality", "level", "case_id", "method"], columns="metric",
-                          values="value", aggfunc="mean").reset_index()
-    base = wide[wide["method"] == baseline].drop(columns="method")
-    base = base.rename(columns={"psnr": "lr_psnr", "ssim": "lr_ssim"})
-    meth = wide[wide["method"] != baseline].rename(columns={"psnr": "sr_psnr", "ssim": "sr_ssim"})
-    out = meth.merge(base, on=["source", "modality", "level", "case_id"], how="inner")
-    out["gain_psnr"] = out["sr_psnr"] - out["lr_psnr"]
-    out["gain_ssim"] = out["sr_ssim"] - out["lr_ssim"]
-    out["scale"] = out["level"].str.lstrip("x").astype(int)
-    cols = ["source", "modality", "scale", "method", "case_id", "lr_psnr", "sr_psnr", "gain_psnr", "lr_ssim", "sr_ssim",
-            "gain_ssim"]
-    return out[cols].sort_values(["source", "modality", "scale", "method", "case_id"]).reset_index(drop=True)
-
-
-def sr_summary(cases: pd.DataFrame) -> pd.DataFrame:
-    """Averages of :func:`sr_case_table` per (source, modality, scale, method): means, sds, n, fraction improved."""
-    rows = []
-    for key, g in cases.groupby(["source", "modality", "scale", "method"], sort=False):
-        row = dict(zip(["source", "modality", "scale", "method"], key))
-        row["n"] = len(g)
-        for c in ("lr_psnr", "sr_psnr", "gain_psnr", "lr_ssim", "sr_ssim", "gain_ssim"):
-            v = g[c][np.isfinite(g[c])]
-            row[f"{c}_mean"] = float(v.mean()) if len(v) else float("nan")
-            row[f"{c}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-        row["improved_psnr"] = float((g["gain_psnr"] > 0).mean())
-        row["improved_ssim"] = float((g["gain_ssim"] > 0).mean())
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    if not out.empty:
-        out = mark_best(out.assign(metric="gain_psnr", mean=out["gain_psnr_mean"]), ["source", "modality", "scale"],
-                        directions={"gain_psnr": 1}).drop(columns=["metric", "mean"])
-    return out
 
 
 def sr_markdown(cases: pd.DataFrame, summary: pd.DataFrame, max_case_rows: int = 60) -> str:
@@ -277,4 +214,5 @@ def write_restoration_tables(metrics_csv: PathLike, out_csv: PathLike, out_md: P
 
 
 __all__ = ["DIRECTIONS", "read_tidy", "summarize", "mark_best", "restoration_table", "restoration_markdown", "winners",
-           "sr_case_table", "sr_summary", "sr_markdown", "collect_markdown", "write_csv", "write_restoration_tables"]
+           "SR_BASELINE", "SR_DEGRADATION", "sr_case_table", "sr_summary", "sr_markdown",
+           "collect_markdown", "write_csv", "write_restoration_tables"]
