@@ -178,6 +178,8 @@ def test_augment_jobs_write_their_outputs(data, settings, tmp_path):
             Files(model=o / "g.pt", sidecar=o / "g.json", samples=o / "samples", figure=o / "gan.png"), modality="ct")
     side = json.loads((o / "g.json").read_text())
     assert side["iterations"] <= 2 and side["latent_dim"] == 8 and "mmd2" in side["statistics"]
+    assert side["base_channels"] == 32 and side["image_size"] == 64  # width 4 at 64 px: 4x4x32
+    assert side["statistics"]["fid"] > side["statistics"]["fid_reference"]  # 2 iterations: far from real
     assert len(Dataset(o / "samples")) == 4
     run_job("augment_gan_table", settings, Files(o / "g.json"), Files(csv=o / "gan.csv", md=o / "gan.md"))
-    assert "mmd2" in (o / "gan.md").read_text()
+    assert "mmd2" in (o / "gan.md").read_text() and "kid_std" in (o / "gan.md").read_text()

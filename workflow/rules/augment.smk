@@ -163,6 +163,7 @@ rule augment_gan:
 rule augment_gan_table:
     input:
         PLAN.augment.gan_sidecars(),
+        **PLAN.augment.gan_table_inputs(PLAN.evaluate.strategy_jobs()),
     output:
         csv=paths.AUGMENT_GAN.csv,
         md=report(paths.AUGMENT_GAN.md, caption="../report/augment_gan_table.rst", category="Augmentation"),

@@ -1,14 +1,18 @@
 """DCGAN synthesis of one modality's images within a CPU time budget, and its evaluation.
 
-Architecture (Radford et al. 2016): the generator maps a latent ``z ~ N(0, I)`` through
-transposed convolutions (4x4 -> ... -> 64x64 or 128x128, batch norm, ReLU, ``tanh`` output); the
-discriminator mirrors it with strided convolutions (batch norm, LeakyReLU 0.2) and ends with a
+Architecture (Radford et al. 2016, :func:`dcgan_nets`): the generator maps a latent ``z ~ N(0, I)``
+through transposed convolutions (4x4 x ``base_channels`` -> ... -> 32, 64, 128 or 256 px, channels
+halved at every doubling, batch norm, ReLU, ``tanh`` output). The network of the textbook chapter on
+medical image augmentation and restoration is :data:`CHAPTER_DCGAN` (latent 100 -> 4x4x512 -> ... ->
+256x256, 3.6 M generator parameters); the pipeline's default is a compact 64 px one (latent 64,
+4x4x128, 0.30 M), which learns something within a one-minute CPU budget. The discriminator mirrors
+it with strided convolutions (batch norm, LeakyReLU 0.2) and ends with a
 minibatch-standard-deviation channel (Karras et al. 2018). Adam (lr 2e-4, betas 0.5/0.999),
 non-saturating loss with one-sided label smoothing (0.9) and instance noise (sigma 0.1) on every
 discriminator input. Images are the training split resized to ``image_size`` and mapped from the
-modality profile's metric window to [-0.9, 0.9];
-with the few phantom cases, each training image contributes ``augment_copies`` variants drawn with
-the modality's standard augmentation pipeline (within the profile limits).
+modality profile's metric window to [-0.9, 0.9]; with the few phantom cases, each training image
+contributes ``augment_copies`` variants drawn with the modality's standard augmentation pipeline
+(within the profile limits).
 
 Training (:func:`train_dcgan`) runs through :func:`mira.nn.fit.fit` with the two-player step
 plugged in as ``step=`` (one discriminator and one generator update per iteration), on the GPU
@@ -22,7 +26,8 @@ Images are mapped to the network's scale with the caller's resolved profile (:fu
 ``profile.metric_window``; ``Settings.profile(m)`` carries the config's ``profiles:`` overrides).
 
 Evaluation (:func:`gan_statistics`), without any pretrained network (none is available offline,
-and ImageNet features are questionable for CT anyway):
+and ImageNet features are questionable for CT anyway); FID and KID on the features of a small
+network trained on the real images are in :mod:`mira.augment.gan_quality`:
 
 * **fidelity: kernel MMD^2** (Gretton et al. 2012, unbiased estimator) between generated and
   held-out real images (window-normalised, 32x32), Gaussian kernel with the median-distance
@@ -69,13 +74,55 @@ def _minibatch_std_module():
     return _MinibatchStd()
 
 
-def _nets(latent_dim: int, width: int, image_size: int):
+#: Image sizes of the DCGAN, pixels (4x4 doubled by stride-2 transposed convolutions).
+IMAGE_SIZES = (32, 64, 128, 256)
+
+#: The DCGAN of the textbook chapter on medical image augmentation and restoration: a 100-d latent
+#: projected to 4x4x512, channels halved at every doubling (512, 256, 128, 64, 32, 16) up to one
+#: 256 x 256 channel. Generator: 3,614,944
+#: parameters (3,612,928 convolution weights + 2,016 batch-norm); discriminator (mirror): 2,803,920.
+CHAPTER_DCGAN = dict(latent_dim=100, base_channels=512, image_size=256)
+
+
+def base_channels_for(width: int, image_size: int) -> int:
+    """Channels of the generator's 4x4 layer when its last hidden layer has ``width`` channels.
+
+    ``width * 2**(log2(image_size) - 3)``: width 16 gives 128 at 64 px and 512 (the chapter's) at 256 px.
+    """
+    if image_size not in IMAGE_SIZES:
+        raise ParameterError(f"GAN image_size must be one of {IMAGE_SIZES}, got {image_size}")
+    return int(width) * 2 ** (int(math.log2(image_size)) - 3)
+
+
+def dcgan_nets(latent_dim: int = 100, base_channels: int = 512, image_size: int = 256):
+    """DCGAN generator and discriminator (Radford et al. 2016), freshly initialised (N(0, 0.02) weights).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Latent dimension (>= 1); the generator's input is ``(N, latent_dim, 1, 1)``.
+    base_channels : int
+        Channels of the first (4x4) generator layer; halved at every doubling, so it must be divisible
+        by ``2**(log2(image_size) - 3)``. The chapter's network: 512 (:data:`CHAPTER_DCGAN`).
+    image_size : int
+        Output side in pixels, one of 32, 64, 128, 256.
+
+    Returns
+    -------
+    generator, discriminator : torch.nn.Sequential
+        ``generator(z)``: ``(N, 1, image_size, image_size)`` in [-1, 1] (tanh);
+        ``discriminator(x)``: ``(N, 1)`` logits (minibatch-std channel before its last layer).
+        At the chapter's size the generator has 3,614,944 parameters and the discriminator 2,803,920.
+    """
     import torch.nn as nn
 
-    if image_size not in (64, 128):
-        raise ParameterError(f"GAN image_size must be 64 or 128, got {image_size}")
-    n_up = int(math.log2(image_size)) - 3  # 4x4 -> image_size/2 by stride-2 layers, last layer to image_size
-    chans = [width * 2 ** (n_up - k) for k in range(n_up + 1)]  # e.g. 64: [8w, 4w, 2w, w]
+    n_up = int(math.log2(image_size)) - 3 if image_size in IMAGE_SIZES else -1  # 4x4 -> image_size/2, then last
+    if n_up < 0:
+        raise ParameterError(f"GAN image_size must be one of {IMAGE_SIZES}, got {image_size}")
+    if latent_dim < 1 or base_channels < 2 ** n_up or base_channels % 2 ** n_up:
+        raise ParameterError(f"GAN latent_dim must be >= 1 and base_channels a multiple of {2 ** n_up} "
+                             f"(halved {n_up} times), got latent_dim={latent_dim}, base_channels={base_channels}")
+    chans = [base_channels // 2 ** k for k in range(n_up + 1)]  # e.g. 256 px: [512, 256, 128, 64, 32, 16]
     g_layers: list = [nn.ConvTranspose2d(latent_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]),
                       nn.ReLU(True)]
     for a, b in zip(chans[:-1], chans[1:]):
@@ -94,6 +141,27 @@ def _nets(latent_dim: int, width: int, image_size: int):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
     return gen, disc
+
+
+def dcgan_generator(latent_dim: int = 100, base_channels: int = 512, image_size: int = 256,
+                    seed: int | None = None):
+    """The DCGAN generator alone (:func:`dcgan_nets`); defaults: the chapter's (:data:`CHAPTER_DCGAN`).
+
+    ``seed``: initialise the weights under ``torch.manual_seed(seed)`` in a forked RNG (None: the
+    global torch RNG). ``dcgan_generator(**CHAPTER_DCGAN)(torch.randn(n, 100, 1, 1))`` has shape
+    ``(n, 1, 256, 256)``.
+    """
+    import contextlib
+
+    from ..nn.fit import seeded
+
+    with seeded(seed) if seed is not None else contextlib.nullcontext():
+        return dcgan_nets(latent_dim, base_channels, image_size)[0]
+
+
+def parameter_count(module) -> int:
+    """Number of trainable parameters of a torch module."""
+    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
 #: The modality window maps onto [-UNIT, UNIT]: inside tanh's reach, so the generator can match
@@ -184,8 +252,12 @@ def _two_player_step(gen, disc, opt_g, opt_d, g, instance_noise: float, losses: 
 
 def train_dcgan(images: np.ndarray, *, seed: int, time_budget_s: float = 60.0, max_iterations: int = 100000,
                 batch_size: int = 16, latent_dim: int = 64, width: int = 16, lr: float = 2e-4,
-                instance_noise: float = 0.1, device: str = "auto") -> GanResult:
-    """Train a DCGAN on ``images`` (``(N, S, S)`` from :func:`to_unit`, S = 64 or 128) within a CPU-time budget.
+                instance_noise: float = 0.1, device: str = "auto", base_channels: int | None = None) -> GanResult:
+    """Train a DCGAN on ``images`` (``(N, S, S)`` from :func:`to_unit`, S in :data:`IMAGE_SIZES`) within a CPU budget.
+
+    The network is :func:`dcgan_nets` ``(latent_dim, base_channels, S)``; ``base_channels`` None
+    means :func:`base_channels_for` ``(width, S)`` (width 16: 128 channels at 64 px; the chapter's
+    network is ``latent_dim=100, base_channels=512`` at S = 256, :data:`CHAPTER_DCGAN`).
 
     ``instance_noise`` is the standard deviation of Gaussian noise added to every discriminator
     input, real and generated (Sonderby et al. 2017): without it the discriminator separates the
@@ -206,14 +278,15 @@ def train_dcgan(images: np.ndarray, *, seed: int, time_budget_s: float = 60.0, m
     if time_budget_s <= 0 or max_iterations < 1 or batch_size < 2:
         raise ParameterError("GAN needs time_budget_s > 0, max_iterations >= 1 and batch_size >= 2")
     size = x.shape[1]
+    base = int(base_channels) if base_channels is not None else base_channels_for(width, size)
     cfg = dict(seed=int(seed), time_budget_s=float(time_budget_s), max_iterations=int(max_iterations),
-               batch_size=int(batch_size), latent_dim=int(latent_dim), width=int(width), lr=float(lr), image_size=size,
-               n_train_images=int(len(x)), instance_noise=float(instance_noise))
+               batch_size=int(batch_size), latent_dim=int(latent_dim), base_channels=base, lr=float(lr),
+               image_size=size, n_train_images=int(len(x)), instance_noise=float(instance_noise))
     bs = min(batch_size, len(x)) if len(x) >= 2 else 2
     settings = TrainSettings(epochs=1, steps_per_epoch=int(max_iterations), batch_size=bs, lr=lr, betas=(0.5, 0.999),
                              budget_s=float(time_budget_s), budget_clock="cpu", device=device, deterministic=False)
     with seeded(seed):
-        gen, disc = _nets(latent_dim, width, size)
+        gen, disc = dcgan_nets(latent_dim, base, size)
     dev = resolve_device(device)
     gen.to(dev)
     disc.to(dev)
@@ -357,5 +430,6 @@ def gan_statistics(fake: np.ndarray, real_train: np.ndarray, real_heldout: np.nd
     }
 
 
-__all__ = ["train_dcgan", "generate", "gan_statistics", "mmd2_unbiased", "to_unit", "from_unit", "resize_images",
+__all__ = ["CHAPTER_DCGAN", "IMAGE_SIZES", "dcgan_nets", "dcgan_generator", "base_channels_for", "parameter_count",
+           "train_dcgan", "generate", "gan_statistics", "mmd2_unbiased", "to_unit", "from_unit", "resize_images",
            "GanResult"]

@@ -22,7 +22,18 @@ from ..augment.catalogue import load_samples
 from ..augment.compose import standard_pipeline
 from ..augment.constraints import METRICS, Tolerances, check_constraints, format_markdown
 from ..augment.demo import summary_rows
-from ..augment.gan import from_unit, gan_statistics, generate, resize_images, to_unit, train_dcgan
+from ..augment.gan import (
+    CHAPTER_DCGAN,
+    base_channels_for,
+    from_unit,
+    gan_statistics,
+    generate,
+    parameter_count,
+    resize_images,
+    to_unit,
+    train_dcgan,
+)
+from ..augment.gan_quality import sample_quality, train_feature_network
 from ..augment.policy import search_policy
 from ..augment.scorers import SCORERS, make_scorer
 from ..dataset import DatasetWriter
@@ -211,26 +222,44 @@ def policy_scorer(policy: Any) -> Any:
 # GAN
 
 
-def gan_training_images(samples: Sequence, size: int, profile: ModalityProfile, copies: int,
-                        rng: np.random.Generator) -> np.ndarray:
-    """Each 2D training image and ``copies`` standard-pipeline variants of it, resized, in GAN units."""
+def gan_training_set(samples: Sequence, size: int, profile: ModalityProfile, copies: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, list | None]:
+    """Each 2D training image and ``copies`` standard-pipeline variants of it, resized, in GAN units,
+    with their label maps at full size (None when a sample has no label map)."""
     pipe = standard_pipeline(profile)
-    imgs = []
+    imgs, labels = [], []
     for s in samples:
         if s.ndim != 2:
             raise ParameterError("GAN synthesis works on 2D images (source 'phantom')")
-        imgs.append(s.image)
-        for _ in range(int(copies)):
-            imgs.append(pipe(s, rng).image)
-    return to_unit(resize_images(imgs, size), profile)
+        for v in [s] + [pipe(s, rng) for _ in range(int(copies))]:
+            imgs.append(v.image)
+            labels.append(v.label)
+    return to_unit(resize_images(imgs, size), profile), (None if any(lab is None for lab in labels) else labels)
+
+
+def gan_training_images(samples: Sequence, size: int, profile: ModalityProfile, copies: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Each 2D training image and ``copies`` standard-pipeline variants of it, resized, in GAN units."""
+    return gan_training_set(samples, size, profile, copies, rng)[0]
+
+
+def gan_architecture(gan: Any) -> dict[str, int]:
+    """``latent_dim``, ``base_channels``, ``image_size`` of the ``augment.gan`` settings: the chapter's
+    network (:data:`mira.augment.gan.CHAPTER_DCGAN`) for ``architecture: chapter``, else the keys'."""
+    if gan.architecture == "chapter":
+        return dict(CHAPTER_DCGAN)
+    size = int(gan.image_size)
+    return dict(latent_dim=int(gan.latent_dim), base_channels=base_channels_for(gan.width, size), image_size=size)
 
 
 def _gan_sidecar(res: Any, stats: dict, gan: Any, *, train: PathLike, heldout: Sequence[PathLike], n_train: int,
                  n_images: int, seed: int, spacing: Sequence[float], modality: str) -> dict[str, Any]:
     """The generator's sidecar: architecture, training data, run, statistics, how to replay it."""
+    arch = gan_architecture(gan)
     return {
-        "architecture": "DCGAN generator (Radford et al. 2016)", "modality": modality, "image_size": gan.image_size,
-        "latent_dim": gan.latent_dim, "width": gan.width, "training_data": str(train), "n_train_cases": n_train,
+        "architecture": f"DCGAN generator (Radford et al. 2016), {gan.architecture}", "modality": modality,
+        **arch, "generator_parameters": parameter_count(res.generator), "training_data": str(train),
+        "n_train_cases": n_train,
         "n_training_images": n_images, "augment_copies": gan.augment_copies, "seed": seed,
         "iterations": res.iterations, "stopped_by": res.stopped_by, "cpu_s": res.cpu_s, "wall_s": res.wall_s,
         "time_budget_cpu_s": gan.time_budget_s, "batch_size": gan.batch_size, "lr": gan.lr,
@@ -260,20 +289,23 @@ def run_gan(train: PathLike, heldout: Sequence[PathLike], *, out_model: PathLike
     """
     from .report.augmentation import gan_grid_figure
 
-    modality, size = profile.name, int(gan.image_size)
+    arch = gan_architecture(gan)
+    modality, size, latent = profile.name, arch["image_size"], arch["latent_dim"]
     tr = load_training_samples(train, None, profile)
     ho = [s for folder in heldout for s in load_samples(folder, sequences=False, profile=profile)]
     if len(ho) < 2:
         raise InputError(f"GAN evaluation needs at least 2 held-out images in {list(map(str, heldout))}")
-    x_train = gan_training_images(tr, size, profile, gan.augment_copies, rng_for(seed, "augment-gan-data", modality))
+    x_train, labels = gan_training_set(tr, size, profile, gan.augment_copies,
+                                       rng_for(seed, "augment-gan-data", modality))
     x_real_train = to_unit(resize_images([s.image for s in tr], size), profile)
     x_heldout = to_unit(resize_images([s.image for s in ho], size), profile)
     gseed = derive_seed(seed, "augment-gan", modality)
     res = train_dcgan(x_train, seed=gseed, time_budget_s=gan.time_budget_s, max_iterations=gan.max_iterations,
-                      batch_size=gan.batch_size, latent_dim=gan.latent_dim, width=gan.width, lr=gan.lr,
+                      batch_size=gan.batch_size, latent_dim=latent, base_channels=arch["base_channels"], lr=gan.lr,
                       instance_noise=gan.instance_noise)
-    fake = generate(res.generator, gan.n_samples, gan.latent_dim, derive_seed(seed, "augment-gan-samples", modality))
+    fake = generate(res.generator, gan.n_samples, latent, derive_seed(seed, "augment-gan-samples", modality))
     stats = gan_statistics(fake, x_real_train, x_heldout, profile, seed=gseed % (2 ** 32))
+    stats.update(_feature_quality(fake, x_train, labels, x_real_train, x_heldout, seed, modality))
     write_torch(out_model, res.generator.state_dict())
     spacing = tuple(n * s / size for n, s in zip(tr[0].shape, tr[0].spacing))
     sidecar = _gan_sidecar(res, stats, gan, train=train, heldout=heldout, n_train=len(tr), n_images=len(x_train),
@@ -283,8 +315,23 @@ def run_gan(train: PathLike, heldout: Sequence[PathLike], *, out_model: PathLike
     _write_gan_samples(out_samples, native, spacing, modality)
     gan_grid_figure(native, from_unit(x_heldout, profile), profile, out_figure, stats, res)
     return {"iterations": res.iterations, "cpu_s": round(res.cpu_s, 1), "mmd2": stats["mmd2"],
-            "mmd2_reference": stats["mmd2_reference"]}
+            "mmd2_reference": stats["mmd2_reference"], "fid": stats["fid"], "fid_reference": stats["fid_reference"]}
 
 
-__all__ = ["gan_training_images", "load_training_samples", "policy_scorer", "run_constraints", "run_demo", "run_gan",
+def _feature_quality(fake: np.ndarray, x_train: np.ndarray, labels: list | None, x_real_train: np.ndarray,
+                     x_heldout: np.ndarray, seed: int, modality: str) -> dict[str, Any]:
+    """FID/KID on a feature network trained here on the GAN's real training images (and their labels)."""
+    import time
+
+    t0 = time.process_time()
+    net = train_feature_network(x_train, labels, seed=derive_seed(seed, "augment-gan-features", modality))
+    q = sample_quality(fake, x_real_train, x_heldout, net, rng_for(seed, "augment-gan-kid", modality))
+    log.info("GAN feature network (%s, %d steps, loss %.3f): FID %.3g (reference %.3g), KID %.3g (reference %.3g), "
+             "%.1f CPU s", net.task, net.steps, net.final_loss, q["fid"], q["fid_reference"], q["kid"],
+             q["kid_reference"], time.process_time() - t0)
+    return {**q, "feature_task": net.task}
+
+
+__all__ = ["gan_architecture", "gan_training_images", "gan_training_set",
+           "load_training_samples", "policy_scorer", "run_constraints", "run_demo", "run_gan",
            "run_policy_search", "write_csv"]

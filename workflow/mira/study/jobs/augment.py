@@ -81,7 +81,10 @@ def augment_gan(j: Job) -> None:
 
 @job("augment_gan_table")
 def augment_gan_table(j: Job) -> None:
-    """Training and fidelity/diversity statistics of every GAN in one table."""
+    """Training and fidelity/diversity statistics of every GAN in one table, with the strategy study's
+    "gan vs none" effect when its summary is an input (named ``strategies``)."""
     from ..report.augmentation import write_gan_table
 
-    j.log.info("%d rows", write_gan_table(list(j.input), j.output.csv, j.output.md))
+    strategies = getattr(j.input, "strategies", None)
+    sidecars = [p for p in j.input if p != strategies]
+    j.log.info("%d rows", write_gan_table(sidecars, j.output.csv, j.output.md, strategies=strategies))

@@ -1,6 +1,8 @@
 """Augmentation stage plan: demonstration figures, constraint checks, policy search and GAN jobs."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from ..settings import Settings
 from . import paths
 from .data import SYNTHETIC_2D, SYNTHETIC_3D, DataPlan
@@ -43,6 +45,13 @@ class AugmentPlan:
 
     def gan_sidecars(self) -> list[str]:
         return [paths.gan_sidecar(m) for m in self.gan_modalities]
+
+    def gan_table_inputs(self, strategy_jobs: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """The GAN table's extra input: the strategy study's summary when it trains with GAN samples
+        (``strategy_jobs``: the evaluation plan's (modality, strategy) jobs), for the "gan vs none" effect."""
+        if any(s == "gan" and m in self.gan_modalities for m, s in strategy_jobs):
+            return {"strategies": paths.EVAL_STRATEGIES.csv}
+        return {}
 
     def targets(self) -> list[str]:
         """Final outputs of the augmentation stage."""

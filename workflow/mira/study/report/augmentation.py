@@ -5,7 +5,8 @@
 * :func:`combine_tables` -- per-(source, modality) CSV tables into one CSV and one Markdown table;
   :func:`write_summary_table`, :func:`write_constraints_table` and :func:`write_policy_table` are
   the three combined tables of the HTML report (their columns and notes);
-* :func:`write_gan_table` -- one row per GAN from the sidecars;
+* :func:`write_gan_table` -- one row per GAN from the sidecars, with the strategy study's "gan vs
+  none" effect (:func:`gan_downstream`) when that study ran;
 * :func:`gan_grid_figure` -- generated samples beside real held-out images.
 """
 from __future__ import annotations
@@ -188,23 +189,74 @@ def write_policy_table(inputs: Sequence[PathLike], out_csv: PathLike, out_md: Pa
                                "validation log-loss of a lesion classifier).")
 
 
-def write_gan_table(sidecars: Sequence[PathLike], out_csv: PathLike, out_md: PathLike) -> int:
-    """One row per modality from the GAN sidecars (CSV and Markdown); returns the row count."""
+def gan_downstream(strategies_csv: PathLike | None) -> pd.DataFrame:
+    """The strategy study's "gan vs none" rows: per modality and training size, the paired accuracy and AUC
+    change with their intervals (``delta_*``, ``*_lo``, ``*_hi``; columns of
+    :func:`mira.evaluate.strategy_study.summarize_runs`). Empty without the summary or without GAN rows."""
+    keep = ["modality", "size_per_class", "seeds", "accuracy_mean", "delta_accuracy", "delta_accuracy_lo",
+            "delta_accuracy_hi", "auc_mean", "delta_auc", "delta_auc_lo", "delta_auc_hi", "ci"]
+    if strategies_csv is None or not Path(strategies_csv).is_file() or Path(strategies_csv).stat().st_size <= 1:
+        return pd.DataFrame(columns=keep)
+    s = pd.read_csv(strategies_csv)
+    if "strategy" not in s:
+        return pd.DataFrame(columns=keep)
+    s = s[s["strategy"] == "gan"]
+    return s[[c for c in keep if c in s]].reset_index(drop=True)
+
+
+def _interval(r: Any, m: str) -> str:
+    return f"{r[f'delta_{m}']:+.3f} [{r[f'delta_{m}_lo']:+.3f}, {r[f'delta_{m}_hi']:+.3f}]"
+
+
+def write_gan_table(sidecars: Sequence[PathLike], out_csv: PathLike, out_md: PathLike,
+                    strategies: PathLike | None = None) -> int:
+    """One row per modality from the GAN sidecars (CSV and Markdown); returns the row count.
+
+    ``strategies``: the strategy study's summary CSV; its "gan vs none" rows (:func:`gan_downstream`)
+    add the downstream effect at the smallest training size to the rows (``downstream_*`` columns)
+    and, at every size, a second Markdown table.
+    """
     rows = []
     for p in sidecars:
         d = json.loads(Path(p).read_text(encoding="utf-8"))
-        rows.append({"modality": d["modality"], "image_size": d["image_size"], "iterations": d["iterations"],
-                     "cpu_s": d["cpu_s"], "stopped_by": d["stopped_by"], "n_training_images": d["n_training_images"],
-                     **d["statistics"]})
+        rows.append({"modality": d["modality"], "architecture": d.get("architecture", ""),
+                     "image_size": d["image_size"], "generator_parameters": d.get("generator_parameters"),
+                     "iterations": d["iterations"], "cpu_s": d["cpu_s"], "stopped_by": d["stopped_by"],
+                     "n_training_images": d["n_training_images"], **d["statistics"]})
     df = pd.DataFrame(rows)
+    down = gan_downstream(strategies)
+    if not df.empty and not down.empty:
+        first = down.sort_values("size_per_class").groupby("modality", sort=False).head(1).set_index("modality")
+        for c in ("size_per_class", "delta_accuracy", "delta_accuracy_lo", "delta_accuracy_hi", "delta_auc",
+                  "delta_auc_lo", "delta_auc_hi"):
+            if c in first:
+                df[f"downstream_{c}"] = df["modality"].map(first[c])
     write_csv(df, out_csv)
-    note = ("Fidelity: unbiased kernel MMD^2 between generated and held-out real images (32x32, Gaussian kernel, "
-            "median bandwidth) beside the real-train vs held-out reference, and its permutation p-value; "
+    note = ("Fidelity: FID and KID (unbiased, cubic polynomial kernel, mean and sd over subsets) on the "
+            "standardised features of a small CNN trained on the real training images (label-grid task), "
+            "generated vs held-out real images, beside the real-train vs held-out reference (the floor: lower is "
+            "better, near the reference is as good as these few real cases allow); pixel kernel MMD^2 (32x32, "
+            "Gaussian kernel, median bandwidth) with its reference and permutation p-value; "
             "intensity W1 in native units; diversity: mean pairwise SSIM (near 1 = mode collapse); "
             "nn_distance_ratio < 1 would indicate memorised training cases.")
-    write_text(out_md, "### GAN synthesis\n\n" + note + "\n\n" + (df.to_markdown(index=False, floatfmt=".3g")
-                                                                 if not df.empty else "(no rows)") + "\n")
+    text = "### GAN synthesis\n\n" + note + "\n\n" + (df.to_markdown(index=False, floatfmt=".3g")
+                                                         if not df.empty else "(no rows)") + "\n"
+    write_text(out_md, text + _downstream_markdown(down))
     return len(df)
+
+
+def _downstream_markdown(down: pd.DataFrame) -> str:
+    """The "gan vs none" rows of :func:`gan_downstream` as a Markdown section ('' without rows)."""
+    if down.empty:
+        return ""
+    dd = pd.DataFrame({"modality": down["modality"], "training cases per class": down["size_per_class"],
+                       "seeds": down.get("seeds"), "interval": down.get("ci"),
+                       "accuracy change (gan - none) [CI]": [_interval(r, "accuracy") for _, r in down.iterrows()],
+                       "AUC change [CI]": [_interval(r, "auc") for _, r in down.iterrows()]})
+    return ("\n#### Downstream effect: lesion classifier trained with GAN samples vs without\n\n"
+            "Strategy study, strategy 'gan' vs 'none' at the same training size and seeds (paired difference, "
+            "the study's confidence level); an interval containing 0 means no measurable effect.\n\n"
+            + dd.to_markdown(index=False) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,7 +274,8 @@ def build_gan_grid_figure(fake: np.ndarray, real: np.ndarray, profile: ModalityP
     profile : ModalityProfile
         The modality's resolved profile; display window = ``profile.metric_window``.
     stats : mapping
-        :func:`mira.augment.gan.gan_statistics` (MMD^2, its reference and p-value, SSIM diversities).
+        :func:`mira.augment.gan.gan_statistics` (MMD^2, its reference and p-value, SSIM diversities),
+        and FID with its reference (:func:`mira.augment.gan_quality.sample_quality`) when present.
     iterations : int
         Training iterations (in the title; no seconds, so the figure is the same bytes on every machine).
     """
@@ -242,7 +295,8 @@ def build_gan_grid_figure(fake: np.ndarray, real: np.ndarray, profile: ModalityP
         ax.imshow(fake[i], cmap="gray", vmin=vmin, vmax=vmax)
         if i % ncol == 0:
             ax.set_title("generated", fontsize=6)
-    fig.suptitle(f"DCGAN {profile.name.upper()} ({iterations} iterations): "
+    fid = (f"FID {stats['fid']:.3g} (real-real {stats['fid_reference']:.3g}); " if "fid" in stats else "")
+    fig.suptitle(f"DCGAN {profile.name.upper()} ({iterations} iterations): {fid}"
                  f"MMD$^2$ {stats['mmd2']:.3f} (real-real {stats['mmd2_reference']:.3f}, "
                  f"p={stats['mmd2_pvalue']:.3f}); "
                  f"SSIM diversity {stats['ssim_diversity_fake']:.2f} (real {stats['ssim_diversity_real']:.2f})",
@@ -258,6 +312,6 @@ def gan_grid_figure(fake: np.ndarray, real: np.ndarray, profile: ModalityProfile
 
 
 __all__ = ["CONSTRAINT_COLUMNS", "SUMMARY_COLUMNS", "POLICY_COLUMNS", "write_csv", "combine_tables",
-           "write_summary_table", "write_constraints_table", "write_policy_table", "write_gan_table",
+           "write_summary_table", "write_constraints_table", "write_policy_table", "write_gan_table", "gan_downstream",
            "build_demo_figure", "demo_figure", "summary_markdown",
            "build_gan_grid_figure", "gan_grid_figure"]
