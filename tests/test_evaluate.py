@@ -394,7 +394,7 @@ def test_strategy_study_runs_at_tiny_size(tiny_cohort, tmp_path):
     training = {"steps": 4, "batch_size": 4, "eval_every": 2}
     design = StrategyDesign(sizes=(2, 4), seeds=1, training=ClassifierSettings.from_mapping(training), input_size=None,
                             mixup_alpha=0.4, cutmix_alpha=1.0, gan_ratio=1.0, n_boot=20, confidence=0.95)
-    for strat in ("none", "basic", "intensity", "advanced", "mixup", "cutmix", "policy", "gan"):
+    for strat in ("none", "basic", "intensity", "advanced", "mixup", "cutmix", "mixup_cutmix", "policy", "gan"):
         r, h = tmp_path / f"{strat}_runs.csv", tmp_path / f"{strat}_history.csv"
         info = run_strategy_job(path, get_profile("ct"), strat, design, seed=7, out_runs=r, out_history=h,
                                 policy_json=pol, gan_dir=gan)
@@ -412,8 +412,8 @@ def test_strategy_study_runs_at_tiny_size(tiny_cohort, tmp_path):
     write_strategy_tables(runs, hists, out_runs=out["runs"], out_history=out["history"], out_summary=out["summary"],
                           out_claims=out["claims"], out_md=tmp_path / "s.md")
     s = pd.read_csv(out["summary"])
-    assert len(s) == 16 and set(s["ci"]) == {"bootstrap over cases"}
-    assert len(pd.read_csv(out["claims"])) == 7
+    assert len(s) == 18 and set(s["ci"]) == {"bootstrap over cases"}
+    assert len(pd.read_csv(out["claims"])) == 8
     md = (tmp_path / "s.md").read_text()
     assert "Verdict on the claims of the textbook chapter" in md and "data factor" in md
 
