@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..modalities import ModalityProfile
-from .base import Transform, check_generator, clip_to, symmetric_range, value_range_param
+from .base import Transform, clip_to, symmetric_range, value_range_param
 from .sample import Sample, as_sample
 from .spatial.sector import sector_mask
 
@@ -249,17 +249,11 @@ class AdversarialPerturbation(Transform):
         """``sample`` with ``delta`` added to its image (clipped to the record's value range)."""
         return sample.replace(image=clip_to(sample.image + np.asarray(delta, np.float32), params.get("value_range")))
 
-    def __call__(self, data: Any, rng: np.random.Generator) -> Any:
-        sample, back = as_sample(data, self.profile.name if self.profile is not None else None)
-        check_generator(rng)
-        params = self.draw(sample, rng)
-        if params is None:
-            return back(sample)
+    def apply_drawn(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        """The perturbation against the model, recorded in ``params`` (norms and hash), added to the image."""
         delta = self.perturbation(sample, params)
         params.update(perturbation_record(delta))
-        out = self.add(sample, delta, params)
-        out.history.append({"transform": type(self).__name__, "params": params})
-        return back(out)
+        return self.add(sample, delta, params)
 
     def replay(self, data: Any, params: dict[str, Any]) -> Any:
         """Apply a recorded perturbation again with this transform's model; raise if the result differs.

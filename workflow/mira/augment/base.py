@@ -199,9 +199,14 @@ class Transform:
         params = self.draw(sample, rng)
         if params is None:
             return back(sample)
-        out = type(self).apply(sample, params)
+        out = self.apply_drawn(sample, params)
         out.history.append({"transform": type(self).__name__, "params": params})
         return back(out)
+
+    def apply_drawn(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        """Apply the call's drawn ``params`` (:meth:`apply`); a transform whose result needs more than its
+        parameters (an adversarial perturbation needs its model) overrides this and may add to ``params``."""
+        return type(self).apply(sample, params)
 
     def __repr__(self) -> str:
         mod = self.profile.name if self.profile is not None else None
