@@ -12,7 +12,7 @@ positive patch around a lesion component of a lesion case, a negative one deep i
 hosts a lesion, in a lesion-free case). The positions depend only on the label maps and the
 generator (:func:`patch_sites`), so they are drawn once and every version is cut there.
 ``per_image`` draws per image give more patches where the test split has few lesion cases; patches
-of one image are correlated, so intervals resampled over patches are narrower than over images.
+of one image are correlated, so each patch carries its image as ``group`` and the bootstrap resamples whole images.
 """
 from __future__ import annotations
 

@@ -383,9 +383,9 @@ def classification_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
     lines = ["# Task-oriented evaluation: lesion classification on clean, degraded and restored images", "",
              "A lesion / no-lesion patch classifier trained on clean training phantoms scores patches cut at the same "
              "positions from the clean, degraded (`input` / `bicubic`) and restored test images. n = patches, "
-             "n_images = test images they come from (several patches per image: patches of one image are correlated, "
-             f"so the intervals are narrower than over images). [lo, hi]: {100 * level:g} % bootstrap interval "
-             "(patches resampled within each class; `mira.evaluate.task_change`). Δ = paired change.", ""]
+             "n_images = test images they come from (several patches per image; patches of one image are correlated, "
+             f"so whole images are resampled). [lo, hi]: {100 * level:g} % cluster-bootstrap interval over images "
+             "(`mira.evaluate.task_change`). Δ = paired change.", ""]
     if table.empty:
         return "\n".join(lines + ["(no results: the classification branch needs lesion and lesion-free cases)"]) + "\n"
     lines += ["| source | modality | degradation | level | method | n | n_images | accuracy [lo, hi] | AUC [lo, hi] | "
